@@ -1,0 +1,3 @@
+from cidbridge.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``cidbridge`` command line (typer)."""

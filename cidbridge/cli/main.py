@@ -1,0 +1,46 @@
+"""The ``cidbridge`` entry point: the typer app and the commands' registration."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from cidbridge import __version__
+from cidbridge.cli import decode, serve
+
+app = typer.Typer(
+    name="cidbridge",
+    help="Caller ID from modems and caller-ID boxes, live in every browser.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"cidbridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Caller ID from modems and caller-ID boxes, live in every browser."""
+
+
+app.command("serve")(serve.serve)
+app.command("demo")(serve.demo)
+app.command("decode")(decode.decode)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

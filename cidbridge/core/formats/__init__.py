@@ -1,0 +1,38 @@
+"""One decoder per caller-ID format, and :func:`make_decoder` to pick one by name.
+
+Every decoder follows :class:`~cidbridge.core.formats.base.Decoder`: ``feed(data, now)``
+returns frames, ``timeout(now)`` and ``flush(now)`` finish frames that wait for silence
+or end of input.  Format names are the contract in DESIGN.md §3.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cidbridge.core.formats.base import Decoder
+from cidbridge.core.formats.modem_text import ModemTextDecoder
+
+
+class UnknownFormatError(ValueError):
+    """The format name is not one cidbridge knows."""
+
+
+_FACTORIES: dict[str, Callable[[], Decoder]] = {
+    "modem-text": ModemTextDecoder,
+}
+
+#: Format names a user may configure, ``auto`` first.
+FORMATS: tuple[str, ...] = ("auto", *_FACTORIES)
+
+
+def make_decoder(name: str = "auto") -> Decoder:
+    """Return a fresh decoder for the format ``name`` (``auto`` detects it from the bytes)."""
+    if name == "auto":
+        return ModemTextDecoder()
+    try:
+        return _FACTORIES[name]()
+    except KeyError:
+        raise UnknownFormatError(f"unknown format {name!r}; expected one of: {', '.join(FORMATS)}") from None
+
+
+__all__ = ["FORMATS", "Decoder", "UnknownFormatError", "make_decoder"]

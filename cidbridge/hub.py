@@ -1,0 +1,129 @@
+"""The hub: where call events become durable, numbered, and fanned out.
+
+Every event goes through :meth:`Hub.publish`, which (1) adds the wall-clock time and
+the number formatted for people, (2) commits it to the call log, which assigns its
+``id``, and only then (3) hands it to every sink (Socket.IO, the panel's stream,
+metrics).  Store, then broadcast: an id a browser has seen is always in the log.
+
+Sinks are delivered to in order, one event at a time, so every client sees ids in
+increasing order.  A failing sink is logged and skipped; it never stops the others
+or the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, Protocol
+
+from cidbridge import numbers
+from cidbridge.core.tracker import CallEvent
+from cidbridge.store import CallLog
+
+log = logging.getLogger(__name__)
+
+#: Version of the event payload (DESIGN.md §3.2); bumped on incompatible changes.
+SCHEMA_VERSION = 1
+#: Events a live subscriber may fall behind by before it is cut off (it then catches up).
+SUBSCRIBER_QUEUE = 1000
+
+
+class Sink(Protocol):
+    """Receives every committed event, in id order."""
+
+    async def deliver(self, event: dict[str, Any]) -> None: ...
+
+
+def now_iso() -> str:
+    """The wall-clock time now, ISO 8601 with the local offset, to the millisecond."""
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+class Subscription:
+    """A live feed of committed events for one reader (the panel's stream)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self.overflowed = False
+
+    def offer(self, event: dict[str, Any]) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            # Too slow: stop feeding it; the reader sees None, reconnects and catches up.
+            self.overflowed = True
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+    def close(self) -> None:
+        self._hub._subscriptions.discard(self)
+
+
+class Hub:
+    """Store, then broadcast.  See the module doc."""
+
+    def __init__(
+        self,
+        log_store: CallLog,
+        *,
+        region: str = "KR",
+        clock: Callable[[], str] = now_iso,
+    ) -> None:
+        self.store = log_store
+        self.region = region
+        self.clock = clock
+        self.sinks: list[Sink] = []
+        self._subscriptions: set[Subscription] = set()
+        #: Held from an event's commit until every sink has it (see Broadcaster's replay).
+        self.commit_lock = asyncio.Lock()
+
+    # -- input -------------------------------------------------------------------
+
+    async def publish(self, event: CallEvent) -> dict[str, Any]:
+        """Commit a call event and broadcast it; return the payload with its ``id``."""
+        payload: dict[str, Any] = {"v": SCHEMA_VERSION, **asdict(event)}
+        payload["display"] = numbers.display(event.number, self.region)
+        payload["e164"] = numbers.e164(event.number, self.region)
+        return await self._commit(payload)
+
+    async def line_state(self, line: str, state: str, reason: str | None = None) -> dict[str, Any]:
+        """Commit and broadcast a line going ``up`` or ``down``."""
+        payload = {
+            "v": SCHEMA_VERSION,
+            "type": "line",
+            "call_id": None,
+            "line": line,
+            "state": state,
+            "reason": reason,
+        }
+        return await self._commit(payload)
+
+    async def _commit(self, payload: dict[str, Any]) -> dict[str, Any]:
+        # One event at a time from commit to the last sink: ids reach clients in order.
+        async with self.commit_lock:
+            payload["time"] = self.clock()
+            payload["id"] = self.store.append(payload)
+            for subscription in list(self._subscriptions):
+                subscription.offer(payload)
+            for sink in self.sinks:
+                try:
+                    await sink.deliver(payload)
+                except Exception:
+                    log.exception("sink %s failed on event %s", type(sink).__name__, payload["id"])
+        return payload
+
+    # -- output ------------------------------------------------------------------
+
+    def subscribe(self) -> Subscription:
+        """Start a live feed; combine with :meth:`CallLog.events_after` to catch up."""
+        subscription = Subscription(self)
+        self._subscriptions.add(subscription)
+        return subscription

@@ -1,0 +1,1 @@
+"""Device simulators: modems and caller-ID boxes on pseudo-terminals (demo and tests)."""

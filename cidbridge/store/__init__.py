@@ -1,0 +1,5 @@
+"""Durable storage: the SQLite call log."""
+
+from cidbridge.store.calllog import CallLog, StoreError
+
+__all__ = ["CallLog", "StoreError"]

@@ -1,0 +1,240 @@
+"""The call log: every event, durably, in one SQLite file.  The event ``id`` is born here.
+
+The hub writes each event here *before* broadcasting it (store, then broadcast), so
+an id a browser has seen is always in the log, and a browser that reconnects can ask
+for everything after the last id it saw.  ``AUTOINCREMENT`` guarantees an id is never
+reused, even after old events are pruned.
+
+The file is in WAL mode with ``synchronous=FULL`` by default: a committed event
+survives the process being killed and the machine losing power.  Writes are small
+and rare (a few per call), so they run on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+# Each entry migrates the schema from version i to i + 1 (PRAGMA user_version).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE events (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        time     TEXT NOT NULL,
+        type     TEXT NOT NULL,
+        call_id  TEXT,
+        line     TEXT,
+        payload  TEXT NOT NULL
+    );
+    CREATE INDEX events_call ON events (call_id);
+    CREATE INDEX events_time ON events (time);
+    CREATE TABLE calls (
+        call_id         TEXT PRIMARY KEY,
+        line            TEXT NOT NULL,
+        started         TEXT NOT NULL,
+        ended           TEXT,
+        number          TEXT,
+        name            TEXT,
+        number_absence  TEXT,
+        name_absence    TEXT,
+        display         TEXT,
+        rings           INTEGER NOT NULL DEFAULT 0,
+        outcome         TEXT,
+        duration_s      REAL,
+        first_event     INTEGER NOT NULL,
+        last_event      INTEGER NOT NULL
+    );
+    CREATE INDEX calls_started ON calls (started);
+    """,
+)
+
+CALL_COLUMNS = (
+    "call_id",
+    "line",
+    "started",
+    "ended",
+    "number",
+    "name",
+    "number_absence",
+    "name_absence",
+    "display",
+    "rings",
+    "outcome",
+    "duration_s",
+)
+
+
+class StoreError(Exception):
+    """The call log cannot be opened or written; the message says why and what to do."""
+
+
+class CallLog:
+    """One SQLite call log.  Use :meth:`open` (or ``with``) before anything else."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._db: sqlite3.Connection | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def open(self) -> CallLog:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._migrate(db)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot open the call log {self.path} ({exc}); check that its folder exists "
+                "and is writable by this user, or set [store] path"
+            ) from None
+        self._db = db
+        return self
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> CallLog:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError("the call log is not open")
+        return self._db
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"the call log was written by a newer cidbridge (schema {version}); upgrade cidbridge"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(MIGRATIONS[number]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={number + 1}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    # -- writing -----------------------------------------------------------------
+
+    def append(self, event: dict[str, Any]) -> int:
+        """Commit one event (without ``id``) and the call it belongs to; return its id."""
+        db = self.db
+        payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            cursor = db.execute(
+                "INSERT INTO events (time, type, call_id, line, payload) VALUES (?, ?, ?, ?, ?)",
+                (event["time"], event["type"], event.get("call_id"), event.get("line"), payload),
+            )
+            event_id = int(cursor.lastrowid or 0)
+            if event.get("call_id") and event["type"] != "line":
+                self._upsert_call(db, event_id, event)
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StoreError(f"cannot write to the call log {self.path} ({exc})") from None
+        return event_id
+
+    @staticmethod
+    def _upsert_call(db: sqlite3.Connection, event_id: int, event: dict[str, Any]) -> None:
+        ended = event["time"] if event["type"] == "end" else None
+        db.execute(
+            """
+            INSERT INTO calls (call_id, line, started, ended, number, name, number_absence,
+                               name_absence, display, rings, outcome, duration_s,
+                               first_event, last_event)
+            VALUES (:call_id, :line, :time, :ended, :number, :name, :number_absence,
+                    :name_absence, :display, :rings, :outcome, :duration_s, :id, :id)
+            ON CONFLICT (call_id) DO UPDATE SET
+                ended = coalesce(excluded.ended, ended),
+                number = coalesce(excluded.number, number),
+                name = coalesce(excluded.name, name),
+                number_absence = CASE WHEN coalesce(excluded.number, number) IS NULL
+                                      THEN coalesce(excluded.number_absence, number_absence) END,
+                name_absence = CASE WHEN coalesce(excluded.name, name) IS NULL
+                                    THEN coalesce(excluded.name_absence, name_absence) END,
+                display = coalesce(excluded.display, display),
+                rings = max(excluded.rings, rings),
+                outcome = coalesce(excluded.outcome, outcome),
+                duration_s = coalesce(excluded.duration_s, duration_s),
+                last_event = excluded.last_event
+            """,
+            {
+                "call_id": event["call_id"],
+                "line": event.get("line") or "",
+                "time": event["time"],
+                "ended": ended,
+                "number": event.get("number"),
+                "name": event.get("name"),
+                "number_absence": event.get("number_absence"),
+                "name_absence": event.get("name_absence"),
+                "display": event.get("display"),
+                "rings": event.get("ring_count") or 0,
+                "outcome": event.get("outcome"),
+                "duration_s": event.get("duration_s"),
+                "id": event_id,
+            },
+        )
+
+    # -- reading -----------------------------------------------------------------
+
+    def last_id(self) -> int:
+        row = self.db.execute("SELECT max(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def events_after(self, after: int, limit: int = 1000) -> list[dict[str, Any]]:
+        """Events with ``id > after``, oldest first, at most ``limit`` of them."""
+        rows = self.db.execute(
+            "SELECT id, payload FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        )
+        return [_event(row) for row in rows]
+
+    def recent_calls_start(self, calls: int) -> int:
+        """The id just before the first event of the last ``calls`` calls (0 if fewer)."""
+        if calls <= 0:
+            return self.last_id()
+        row = self.db.execute(
+            "SELECT min(first_event) FROM (SELECT first_event FROM calls ORDER BY first_event DESC LIMIT ?)",
+            (calls,),
+        ).fetchone()
+        return int(row[0]) - 1 if row[0] is not None else 0
+
+    def calls(self, *, limit: int = 50, line: str | None = None) -> list[dict[str, Any]]:
+        """The most recent calls, newest first."""
+        sql = f"SELECT {', '.join(CALL_COLUMNS)} FROM calls"
+        args: list[Any] = []
+        if line is not None:
+            sql += " WHERE line = ?"
+            args.append(line)
+        sql += " ORDER BY first_event DESC LIMIT ?"
+        args.append(limit)
+        return [dict(zip(CALL_COLUMNS, row, strict=True)) for row in self.db.execute(sql, args)]
+
+
+def _event(row: tuple[int, str]) -> dict[str, Any]:
+    event: dict[str, Any] = {"id": row[0]}
+    event.update(json.loads(row[1]))
+    return event
+
+
+def _statements(script: str) -> Iterable[str]:
+    return (part.strip() for part in script.split(";") if part.strip())
