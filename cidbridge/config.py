@@ -1,13 +1,18 @@
 """The configuration: one TOML file, validated once into a :class:`Config`.
 
 Everything the daemon needs is read and checked here, before anything is opened, so
-a mistake is one clear message naming the key (:class:`ConfigError`), not a failure
-an hour later.  ``config.example.toml`` documents every key.
+a mistake is a clear message naming the key (:class:`ConfigError`), not a failure
+an hour later.  ``config.example.toml`` documents every key (a test keeps it so).
+
+Validation collects *every* problem in the file, so ``cidbridge config check`` can
+list them all at once; :func:`parse` and :func:`load` raise the first one (with the
+others in :attr:`ConfigError.problems`), which is what the daemon needs.  Collecting
+and locating problems is :mod:`cidbridge.config_problems`' job; this module holds the
+schema and what each value means.
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import re
@@ -16,27 +21,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
+
+from cidbridge.config_problems import ConfigError, Reader, did_you_mean, locate, read_text
 from cidbridge.core.formats import FORMATS
+from cidbridge.lines.modem import COUNTRY_CODES, DEFAULT_CALLER_ID, DEFAULT_INIT, country_code
+
+__all__ = [
+    "DEVICES",
+    "LOG_LEVELS",
+    "SCHEMA",
+    "BroadcastConfig",
+    "CallsConfig",
+    "Config",
+    "ConfigError",
+    "LineConfig",
+    "ServerConfig",
+    "StoreConfig",
+    "check",
+    "default_state_dir",
+    "is_loopback",
+    "load",
+    "locate",
+    "parse",
+    "read_text",
+]
 
 DEVICES = ("modem", "box")
-DEFAULT_INIT = ("ATZ", "ATE0V1", "AT+VCID=1|AT#CID=1")
-
-
-class ConfigError(Exception):
-    """The configuration is wrong.  ``str()`` is one line: where, which key, what to do."""
-
-    def __init__(self, key: str, message: str, *, file: str | None = None, line: int | None = None):
-        self.key = key
-        self.message = message
-        self.file = file
-        self.line = line
-        super().__init__(self.__str__())
-
-    def __str__(self) -> str:
-        where = self.file or "config"
-        if self.line is not None:
-            where = f"{where}:{self.line}"
-        return f"{where}: {self.key}: {self.message}"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +59,26 @@ class ServerConfig:
     tokens: dict[str, str] = field(default_factory=dict)
     cors_origins: tuple[str, ...] = ()
     event_name: str = "cti-event"
+    #: PEM certificate chain and private key: serve HTTPS/WSS when both are set.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: Socket.IO connection attempts one address may make at once, then per second.
+    connect_burst: int = 100
+    connect_rate: float = 10.0
 
     @property
     def loopback(self) -> bool:
         return is_loopback(self.host)
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastConfig:
+    """Scale-out (see ``cidbridge.server.cluster``): empty ``redis_url`` = one process."""
+
+    redis_url: str = ""
+    #: This node's name, unique in the cluster; empty = the host name.
+    node: str = ""
+    channel: str = "cidbridge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +92,8 @@ class CallsConfig:
     ring_gap: float = 8.0
     region: str = "KR"
     replay_calls: int = 20
+    #: CSV of number, name[, note] whose names win over the network's (None: no phonebook).
+    phonebook: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +107,19 @@ class LineConfig:
     init: tuple[str, ...] = DEFAULT_INIT
     #: Seconds to wait for OK/ERROR after each command.
     command_timeout: float = 3.0
+    #: The caller-ID enable chain, sent after ``init`` and the country; "" sends none.
+    caller_id: str = DEFAULT_CALLER_ID
+    #: ``AT+GCI=`` country (T.35 hex such as ``B4``); None leaves the modem's own.
+    country: str | None = None
+    #: Commands sent after the caller-ID enable (``ATS24=0``, …).
+    extra_init: tuple[str, ...] = ()
+    #: Seconds without a byte from the modem before an ``AT`` checks it still answers; 0 = off.
+    keepalive: float = 30.0
+    #: A multi-line box's channel (as its frames give it) → the line name its calls show under.
+    channels: dict[str, str] = field(default_factory=dict)
+    #: File that receives every byte read, rotated at ``capture_max_bytes``; None = off.
+    capture: Path | None = None
+    capture_max_bytes: int = 10_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +130,7 @@ class Config:
     lines: tuple[LineConfig, ...] = ()
     log_level: str = "info"
     source: str | None = None
+    broadcast: BroadcastConfig = field(default_factory=BroadcastConfig)
 
 
 def is_loopback(host: str) -> bool:
@@ -109,6 +153,8 @@ def default_state_dir() -> Path:
 
 # -- loading -----------------------------------------------------------------------
 
+#: Every section and key a config file may hold, with the TOML type(s) it must have.
+#: ``config.example.toml`` documents each of them (tests/service/test_config_doc.py).
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "server": {
         "host": str,
@@ -117,9 +163,14 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "tokens": dict,
         "cors_origins": list,
         "event_name": str,
+        "tls_cert": str,
+        "tls_key": str,
+        "connect_burst": int,
+        "connect_rate": (int, float),
     },
+    "broadcast": {"redis_url": str, "node": str, "channel": str},
     "store": {"path": str, "retention_days": int},
-    "calls": {"ring_gap": (int, float), "region": str, "replay_calls": int},
+    "calls": {"ring_gap": (int, float), "region": str, "replay_calls": int, "phonebook": str},
     "lines": {
         "name": str,
         "port": str,
@@ -128,135 +179,108 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "format": str,
         "init": list,
         "command_timeout": (int, float),
+        "caller_id": str,
+        "country": str,
+        "extra_init": list,
+        "keepalive": (int, float),
+        "channels": dict,
+        "capture": str,
+        "capture_max_bytes": int,
     },
     "log": {"level": str},
 }
-
-
-class _Reader:
-    """Checks one parsed TOML document against :data:`_SCHEMA`, naming keys in errors."""
-
-    def __init__(self, text: str, file: str | None) -> None:
-        self.text = text
-        self.file = file
-
-    def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(key, message, file=self.file, line=locate(self.text, key))
-
-    def table(self, data: Any, section: str, key: str) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise self.error(key, "must be a table")
-        schema = _SCHEMA[section]
-        for name, value in data.items():
-            if name not in schema:
-                raise self.error(f"{key}.{name}", f"unknown key{_did_you_mean(name, schema)}")
-            expected = schema[name]
-            if isinstance(value, bool) or not isinstance(value, expected):
-                kinds = expected if isinstance(expected, tuple) else (expected,)
-                want = " or ".join(_TOML_NAMES[k] for k in kinds)
-                raise self.error(f"{key}.{name}", f"must be {want}, not {value!r}")
-        return data
-
-
-_TOML_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "a table"}
-
-
-def _did_you_mean(name: str, choices: Any) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else f"; expected one of: {', '.join(choices)}"
-
-
-def locate(text: str, key: str) -> int | None:
-    """Best-effort line number of a dotted key (``lines[1].port``) in TOML ``text``."""
-    match = re.fullmatch(r"(\w+)(?:\[(\d+)\])?(?:\.([\w-]+))?(?:\.([\w-]+))?", key)
-    if not match:
-        return None
-    section, index, leaf, subleaf = match.groups()
-    want = int(index) if index is not None else None
-    current, count = None, {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        header = re.fullmatch(r"(\[\[?)\s*([\w.-]+)\s*\]\]?", line)
-        if header:
-            current = header.group(2)
-            if header.group(1) == "[[":
-                count[current] = count.get(current, -1) + 1
-            in_place = current == section and (want is None or count.get(current) == want)
-            if in_place and leaf is None:
-                return number
-            if current == f"{section}.{leaf}" and subleaf is None:
-                return number
-            continue
-        if current == section and (want is None or count.get(current) == want):
-            if leaf and re.match(rf"{re.escape(leaf)}\s*=", line):
-                return number
-        elif current == f"{section}.{leaf}" and subleaf and re.match(rf"{re.escape(subleaf)}\s*=", line):
-            return number
-    return None
+#: The public name of the schema (read by ``config check`` and the tests).
+SCHEMA = _SCHEMA
+#: The names this module's section readers use (the machinery is in config_problems).
+_Reader = Reader
+_did_you_mean = did_you_mean
 
 
 def load(path: str | os.PathLike[str]) -> Config:
     """Read and validate a config file; raise :class:`ConfigError` on any problem."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file", "not found; create it from config.example.toml", file=file) from None
-    except OSError as exc:
-        raise ConfigError("file", f"cannot be read ({exc.strerror})", file=file) from None
-    return parse(text, file=file)
+    return parse(read_text(path), file=str(path))
 
 
 def parse(text: str, *, file: str | None = None) -> Config:
-    """Validate TOML ``text`` into a :class:`Config`; raise :class:`ConfigError`."""
+    """Validate TOML ``text`` into a :class:`Config`; raise the first :class:`ConfigError`.
+
+    The error's ``problems`` lists every problem found.
+    """
+    config, problems = check(text, file=file)
+    if problems:
+        first = problems[0]
+        first.problems = problems
+        raise first
+    assert config is not None
+    return config
+
+
+def check(text: str, *, file: str | None = None) -> tuple[Config | None, list[ConfigError]]:
+    """Validate TOML ``text``: the config (None if it has problems) and every problem, in file order."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(
-            "syntax", f"invalid TOML ({exc})", file=file, line=int(match.group(1)) if match else None
-        ) from None
-    reader = _Reader(text, file)
+        line = int(match.group(1)) if match else None
+        return None, [ConfigError("syntax", f"invalid TOML ({exc})", file=file, line=line)]
+    reader = _Reader(text, file, _SCHEMA)
     for name in data:
         if name not in _SCHEMA:
-            raise reader.error(name, f"unknown section{_did_you_mean(name, _SCHEMA)}")
-    server = _server(reader, reader.table(data.get("server", {}), "server", "server"))
-    store = _store(reader, reader.table(data.get("store", {}), "store", "store"))
-    calls = _calls(reader, reader.table(data.get("calls", {}), "calls", "calls"))
-    raw_lines = data.get("lines", [])
-    if not isinstance(raw_lines, list):
-        raise reader.error("lines", "must be an array of tables: write [[lines]]")
-    lines = tuple(_line(reader, i, raw) for i, raw in enumerate(raw_lines))
-    names = [line.name for line in lines]
-    for i, name in enumerate(names):
-        if names.index(name) != i:
-            raise reader.error(f"lines[{i}].name", f"{name!r} is used by two lines; names must differ")
+            reader.problem(name, f"unknown section{_did_you_mean(name, _SCHEMA)}")
+    server = reader.section(
+        lambda: _server(reader, reader.table(data.get("server", {}), "server", "server")), ServerConfig
+    )
+    store = reader.section(
+        lambda: _store(reader, reader.table(data.get("store", {}), "store", "store")), StoreConfig
+    )
+    calls = reader.section(
+        lambda: _calls(reader, reader.table(data.get("calls", {}), "calls", "calls")), CallsConfig
+    )
+    lines = reader.section(lambda: _lines(reader, data.get("lines", [])), tuple)
     log = reader.table(data.get("log", {}), "log", "log")
-    level = log.get("level", "info").lower()
-    if level not in ("debug", "info", "warning", "error"):
-        raise reader.error("log.level", "must be one of debug, info, warning, error")
-    return Config(server, store, calls, lines, level, file)
+    level = str(log.get("level", "info")).lower()
+    if level not in LOG_LEVELS:
+        reader.problem("log.level", f"must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    broadcast = reader.section(
+        lambda: _broadcast(reader, reader.table(data.get("broadcast", {}), "broadcast", "broadcast")),
+        BroadcastConfig,
+    )
+    problems = sorted(reader.problems, key=lambda p: p.line if p.line is not None else 0)
+    if problems:
+        return None, problems
+    return Config(server, store, calls, lines, level, file, broadcast=broadcast), []
 
 
 def _server(reader: _Reader, raw: dict[str, Any]) -> ServerConfig:
-    tokens = dict(raw.get("tokens", {}))
-    for name, value in tokens.items():
+    tokens: dict[str, str] = {}
+    for name, value in raw.get("tokens", {}).items():
         if not isinstance(value, str) or not value:
-            raise reader.error(f"server.tokens.{name}", "must be a non-empty string")
+            reader.problem(f"server.tokens.{name}", "must be a non-empty string")
+        else:
+            tokens[name] = value
     if raw.get("token"):
         tokens.setdefault("default", raw["token"])
     port = raw.get("port", 8765)
     if not 0 <= port <= 65535:
-        raise reader.error("server.port", f"must be 0-65535 (0 = any free port), not {port}")
+        reader.problem("server.port", f"must be 0-65535 (0 = any free port), not {port}")
+        port = 8765
     server = ServerConfig(
         host=raw.get("host", "127.0.0.1"),
         port=port,
         tokens=tokens,
         cors_origins=tuple(str(o) for o in raw.get("cors_origins", [])),
         event_name=raw.get("event_name", "cti-event"),
+        tls_cert=_tls_file(reader, raw, "tls_cert"),
+        tls_key=_tls_file(reader, raw, "tls_key"),
+        connect_burst=raw.get("connect_burst", 100),
+        connect_rate=float(raw.get("connect_rate", 10.0)),
     )
+    if server.connect_burst < 1 or server.connect_rate <= 0:
+        reader.problem("server.connect_burst", "connect_burst must be 1 or more and connect_rate above 0")
+    if ("tls_cert" in raw) != ("tls_key" in raw):
+        reader.problem("server.tls_cert", "tls_cert and tls_key go together: set both, or neither")
     if not server.loopback and not tokens:
-        raise reader.error(
+        reader.problem(
             "server.token",
             f"required because host {server.host!r} is reachable from other machines; "
             'set token = "<a long random string>" or host = "127.0.0.1"',
@@ -264,10 +288,38 @@ def _server(reader: _Reader, raw: dict[str, Any]) -> ServerConfig:
     return server
 
 
+def _tls_file(reader: _Reader, raw: dict[str, Any], key: str) -> Path | None:
+    if key not in raw:
+        return None
+    path = Path(raw[key]).expanduser()
+    if not path.is_file():
+        reader.problem(f"server.{key}", f"{str(path)!r} is not a readable file (a PEM file)")
+    return path
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys", "redis+sentinel", "valkey+sentinel")
+
+
+def _broadcast(reader: _Reader, raw: dict[str, Any]) -> BroadcastConfig:
+    url = raw.get("redis_url", "")
+    if url and ("://" not in url or url.split("://", 1)[0].lower() not in REDIS_SCHEMES):
+        reader.problem(
+            "broadcast.redis_url", f'must be a Redis URL like "redis://127.0.0.1:6379/0", not {url!r}'
+        )
+    node = raw.get("node", "")
+    if node and not re.fullmatch(r"[\w.:@-]{1,64}", node):
+        reader.problem("broadcast.node", "must be 1-64 letters, digits or . : @ _ -")
+    channel = raw.get("channel", "cidbridge")
+    if not channel:
+        reader.problem("broadcast.channel", "must not be empty")
+    return BroadcastConfig(url, node, channel or "cidbridge")
+
+
 def _store(reader: _Reader, raw: dict[str, Any]) -> StoreConfig:
     retention = raw.get("retention_days", 90)
     if retention < 1:
-        raise reader.error("store.retention_days", f"must be at least 1, not {retention}")
+        reader.problem("store.retention_days", f"must be at least 1, not {retention}")
+        retention = 90
     if "path" in raw:
         return StoreConfig(Path(raw["path"]).expanduser(), retention)
     return StoreConfig(retention_days=retention)
@@ -276,35 +328,115 @@ def _store(reader: _Reader, raw: dict[str, Any]) -> StoreConfig:
 def _calls(reader: _Reader, raw: dict[str, Any]) -> CallsConfig:
     ring_gap = float(raw.get("ring_gap", 8.0))
     if not 1.0 <= ring_gap <= 60.0:
-        raise reader.error("calls.ring_gap", f"must be 1-60 seconds, not {ring_gap}")
+        reader.problem("calls.ring_gap", f"must be 1-60 seconds, not {ring_gap}")
+        ring_gap = 8.0
     region = raw.get("region", "KR").upper()
-    if not re.fullmatch(r"[A-Z]{2}", region):
-        raise reader.error("calls.region", f'must be a two-letter country code like "KR", not {region!r}')
+    if not re.fullmatch(r"[A-Z]{2}", region) or region not in phonenumbers.SUPPORTED_REGIONS:
+        reader.problem("calls.region", f'must be a two-letter country code like "KR", not {region!r}')
+        region = "KR"
     replay = raw.get("replay_calls", 20)
     if replay < 0:
-        raise reader.error("calls.replay_calls", "must be 0 or more")
-    return CallsConfig(ring_gap, region, replay)
+        reader.problem("calls.replay_calls", f"must be 0 or more, not {replay}")
+        replay = 20
+    phonebook = None
+    if raw.get("phonebook"):
+        # A relative path is relative to the config file, like a web server's includes.
+        phonebook = Path(raw["phonebook"]).expanduser()
+        if not phonebook.is_absolute() and reader.file:
+            phonebook = Path(reader.file).resolve().parent / phonebook
+    return CallsConfig(ring_gap, region, replay, phonebook)
 
 
-def _line(reader: _Reader, index: int, data: Any) -> LineConfig:
+def _lines(reader: _Reader, raw_lines: Any) -> tuple[LineConfig, ...]:
+    if not isinstance(raw_lines, list):
+        reader.problem("lines", "must be an array of tables: write [[lines]]")
+        return ()
+    lines: list[LineConfig] = []
+    for i, raw in enumerate(raw_lines):
+        line = reader.section(lambda i=i, raw=raw: _line(reader, i, raw), lambda: None)
+        if line is not None:
+            lines.append(line)
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_lines):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if isinstance(name, str) and name:
+            if name in seen:
+                reader.problem(f"lines[{i}].name", f"{name!r} is used by two lines; names must differ")
+            seen.add(name)
+    _check_channel_names(reader, lines)
+    return tuple(lines)
+
+
+def _line(reader: _Reader, index: int, data: Any) -> LineConfig | None:
     key = f"lines[{index}]"
+    before = len(reader.problems)
     raw = reader.table(data, "lines", key)
     for required in ("name", "port"):
-        if not raw.get(required):
-            raise reader.error(f"{key}.{required}", "is required")
+        if not raw.get(required) and f"{key}.{required}" not in {p.key for p in reader.problems}:
+            reader.problem(f"{key}.{required}", f"is required (a string, e.g. {_EXAMPLES[required]})")
     device = raw.get("device", "modem")
     if device not in DEVICES:
-        raise reader.error(f"{key}.device", f'must be "modem" or "box", not {device!r}')
+        reader.problem(f"{key}.device", f'must be "modem" or "box", not {device!r}')
     fmt = raw.get("format", "auto")
     if fmt not in FORMATS:
-        raise reader.error(f"{key}.format", f"unknown format {fmt!r}{_did_you_mean(fmt, FORMATS)}")
+        reader.problem(f"{key}.format", f"unknown format {fmt!r}{_did_you_mean(fmt, FORMATS)}")
     baudrate = raw.get("baudrate", 115200)
     if baudrate <= 0:
-        raise reader.error(f"{key}.baudrate", f"must be a positive integer, not {baudrate}")
+        reader.problem(f"{key}.baudrate", f"must be a positive integer, not {baudrate}")
     init = raw.get("init", list(DEFAULT_INIT))
     if not all(isinstance(cmd, str) for cmd in init):
-        raise reader.error(f"{key}.init", "must be a list of AT command strings")
+        reader.problem(f"{key}.init", 'must be a list of AT command strings, e.g. ["ATZ", "AT+VCID=1"]')
     timeout = float(raw.get("command_timeout", 3.0))
     if not 0.1 <= timeout <= 60:
-        raise reader.error(f"{key}.command_timeout", "must be 0.1-60 seconds")
-    return LineConfig(raw["name"], raw["port"], baudrate, device, fmt, tuple(init), timeout)
+        reader.problem(f"{key}.command_timeout", f"must be 0.1-60 seconds, not {timeout}")
+    extras = _line_extras(reader, key, raw)
+    if len(reader.problems) > before:
+        return None
+    return LineConfig(raw["name"], raw["port"], baudrate, device, fmt, tuple(init), timeout, **extras)
+
+
+def _line_extras(reader: _Reader, key: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """The modem-dialogue, keep-alive, channel and capture keys of one line (issue #4)."""
+    extras: dict[str, Any] = {"caller_id": raw.get("caller_id", DEFAULT_CALLER_ID)}
+    if "country" in raw:
+        code = country_code(raw["country"])
+        if code is None:
+            names = ", ".join(COUNTRY_CODES)
+            reader.problem(
+                f"{key}.country", f'must be a T.35 code like "B4" or one of {names}, not {raw["country"]!r}'
+            )
+        extras["country"] = code
+    extra_init = raw.get("extra_init", [])
+    if not all(isinstance(cmd, str) for cmd in extra_init):
+        reader.problem(f"{key}.extra_init", 'must be a list of AT command strings, e.g. ["ATS24=0"]')
+    extras["extra_init"] = tuple(extra_init)
+    keepalive = float(raw.get("keepalive", 30.0))
+    if keepalive != 0 and not 0.2 <= keepalive <= 3600:
+        reader.problem(f"{key}.keepalive", f"must be 0 (off) or 0.2-3600 seconds, not {keepalive}")
+    extras["keepalive"] = keepalive
+    channels = raw.get("channels", {})
+    for channel, name in channels.items():
+        if not isinstance(name, str) or not name:
+            reader.problem(f"{key}.channels.{channel}", "must be a line name (a non-empty string)")
+    extras["channels"] = dict(channels)
+    if "capture" in raw:
+        extras["capture"] = Path(raw["capture"]).expanduser()
+    max_bytes = raw.get("capture_max_bytes", 10_000_000)
+    if max_bytes < 1024:
+        reader.problem(f"{key}.capture_max_bytes", f"must be at least 1024, not {max_bytes}")
+    extras["capture_max_bytes"] = max_bytes
+    return extras
+
+
+def _check_channel_names(reader: _Reader, lines: list[LineConfig]) -> None:
+    """A channel's line name must not be another line's (or another channel's) name."""
+    owner: dict[str, str] = {line.name: line.name for line in lines}
+    for i, line in enumerate(lines):
+        for channel, name in line.channels.items():
+            if owner.setdefault(name, line.name) != line.name:
+                reader.problem(
+                    f"lines[{i}].channels.{channel}", f"{name!r} is already the name of another line"
+                )
+
+
+_EXAMPLES = {"name": 'name = "front-desk"', "port": 'port = "/dev/ttyACM0"'}

@@ -5,9 +5,13 @@ Lifecycle (like uvicorn's ``Server``):
 1. **startup** — open the call log, build the hub and its sinks, bind the listening
    socket, start the web server, start every line and give each a moment to come up;
    then report ready (``on_ready`` with the URL).
-2. **serve** — until :meth:`Daemon.stop` is called (SIGTERM, SIGINT).
+   Under systemd, ready is also ``READY=1`` on ``$NOTIFY_SOCKET``, followed by
+   ``STATUS=`` lines and watchdog pings from the event loop (:mod:`cidbridge.service`).
+2. **serve** — until :meth:`Daemon.stop` is called (SIGTERM, SIGINT).  SIGHUP
+   (``systemctl reload``) re-reads the config file: :meth:`Daemon.reload`.
 3. **shutdown** — stop reading the lines, close Socket.IO clients, stop the web
-   server, close the call log.  Everything committed stays committed.
+   server, close the call log.  Everything committed stays committed.  It takes
+   under 5 s (``SHUTDOWN_BUDGET``), so ``systemctl stop`` never has to kill.
 
 Failures that make starting impossible raise :class:`StartupError` with one sentence
 naming the cause and the fix; the CLI turns it into an exit status.
@@ -21,23 +25,34 @@ import errno
 import logging
 import signal
 import socket
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
+from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 
-import socketio
 import uvicorn
 
-from cidbridge.config import Config
+from cidbridge import service
+from cidbridge.config import Config, ConfigError, LineConfig, load
 from cidbridge.hub import Hub
+from cidbridge.lines.capture import with_capture
 from cidbridge.lines.serial_line import Line
-from cidbridge.server.broadcast import Broadcaster
-from cidbridge.server.http import HttpApp
+from cidbridge.server.broadcast import check_token
+from cidbridge.server.web import WebServer
 from cidbridge.store import CallLog, StoreError
+from cidbridge.store.retention import keep_pruned
 
 log = logging.getLogger(__name__)
 
 #: Longest the daemon waits for its lines' first attempt before reporting ready anyway.
 LINE_START_WAIT = 10.0
+#: Seconds between STATUS= refreshes when systemd asks for no watchdog.
+STATUS_REFRESH = 30.0
+#: The graceful shutdown fits in this, so SIGTERM → exit takes under 5 s (the unit's
+#: TimeoutStopSec is 15 s: systemd never has to SIGKILL).
+SHUTDOWN_BUDGET = 4.5
 
 
 class StartupError(Exception):
@@ -48,8 +63,55 @@ class StartupError(Exception):
         self.exit_status = exit_status
 
 
+class _ServerState(uvicorn.server.ServerState):
+    """uvicorn's shared state, with the Date header computed when a response needs it."""
+
+    def __init__(self, extra_headers: list[tuple[bytes, bytes]]) -> None:
+        super().__init__()
+        self._extra = extra_headers
+        self._second = -1
+        self._headers: list[tuple[bytes, bytes]] = []
+
+    @property  # type: ignore[override]
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._headers = [(b"date", formatdate(now, usegmt=True).encode()), *self._extra]
+        return self._headers
+
+    @default_headers.setter
+    def default_headers(self, value: list[tuple[bytes, bytes]]) -> None:
+        pass  # uvicorn's own refresh; computed above instead
+
+
 class _UvicornServer(uvicorn.Server):
-    """uvicorn's server minus its signal handling: the daemon owns the signals."""
+    """uvicorn's server minus its signal handling (the daemon owns the signals) and its tick.
+
+    uvicorn wakes every 0.1 s to refresh the Date header and poll ``should_exit``: ten
+    wake-ups a second, forever, on a PC that is idle nearly all day.  Here the Date
+    header is computed per response (:class:`_ServerState`) and ``should_exit`` sets an
+    event the main loop waits on, so an idle daemon sleeps until something happens.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._exit_requested = asyncio.Event()
+        super().__init__(config)
+        self.server_state = _ServerState(config.encoded_headers)
+
+    @property  # type: ignore[override]
+    def should_exit(self) -> bool:
+        return self._exit_requested.is_set()
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        if value:
+            self._exit_requested.set()
+        else:
+            self._exit_requested.clear()
+
+    async def main_loop(self) -> None:
+        await self._exit_requested.wait()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -59,13 +121,26 @@ class _UvicornServer(uvicorn.Server):
 class Daemon:
     """Runs the whole pipeline.  ``await Daemon(config).serve()``."""
 
-    def __init__(self, config: Config, *, on_ready: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        on_ready: Callable[[str], None] | None = None,
+        capture: Path | None = None,
+    ) -> None:
         self.config = config
         self.on_ready = on_ready
+        #: ``serve --capture FILE``: every line's raw bytes go there (see lines/capture.py).
+        self.capture = capture
         self.url = ""
         self.lines: list[Line] = []
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._line_tasks: dict[str, asyncio.Task[None]] = {}
+        self._reload_task: asyncio.Task[Any] | None = None
+        self.notifier = service.Notifier.from_environment()
+        #: Called with the new config on every successful reload (e.g. the phonebook).
+        self.reload_hooks: list[Callable[[Config], Awaitable[None] | None]] = []
 
     def stop(self) -> None:
         """Ask the daemon to shut down gracefully (safe from a signal handler)."""
@@ -74,11 +149,8 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         """What /healthz reports: each line's state, and the clients connected."""
         return {
-            "lines": {
-                line.name: {"state": line.state, "reason": line.reason, "port": line.config.port}
-                for line in self.lines
-            },
-            "clients": self.broadcaster.clients,
+            "lines": {line.name: line.status() for line in self.lines},
+            **(self.web.status() if hasattr(self, "web") else {"clients": 0}),
         }
 
     async def serve(self) -> None:
@@ -86,6 +158,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
             await self._startup()
             await self._stopping.wait()
@@ -102,27 +176,25 @@ class Daemon:
         except StoreError as exc:
             raise StartupError(str(exc), 3) from None
         self.hub = Hub(self.store, region=cfg.calls.region)
-        self.broadcaster = Broadcaster(cfg, self.hub)
-        self.hub.sinks.append(self.broadcaster)
-        http = HttpApp(
-            self.hub,
-            tokens=cfg.server.tokens,
-            replay_calls=cfg.calls.replay_calls,
-            status=self.status,
-        )
-        app = socketio.ASGIApp(self.broadcaster.sio, other_asgi_app=http.app)
+        self.hub.use_phonebook(cfg.calls.phonebook, cfg.calls.region)
+        self.hub.sinks.append(service.EventLogSink())
+        self.reload_hooks.append(lambda new: self.hub.use_phonebook(new.calls.phonebook, new.calls.region))
+        # Socket.IO, HTTP API, ingest, metrics and (with redis_url) the cluster link.
+        self.web = WebServer(cfg, self.hub, status=self.status, lines=lambda: self.lines)
+        self.broadcaster, self.http = self.web.broadcaster, self.web.http
         sock = self._bind()
         host, port = sock.getsockname()[:2]
-        self.url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
+        self.url = f"{self.web.scheme}://{host if ':' not in host else f'[{host}]'}:{port}/"
         self.server = _UvicornServer(
             uvicorn.Config(
-                app,
+                self.web.app,
                 lifespan="off",
                 ws="websockets-sansio",
                 ws_per_message_deflate=False,
                 log_config=None,
                 access_log=False,
                 timeout_graceful_shutdown=2,
+                **self.web.uvicorn_options(),
             )
         )
         self._tasks.append(asyncio.create_task(self.server.serve(sockets=[sock]), name="http"))
@@ -131,9 +203,11 @@ class Daemon:
                 self._tasks[0].result()
                 raise StartupError("the web server stopped while starting", 1)
             await asyncio.sleep(0.01)
-        self.lines = [Line(line, self.hub, ring_gap=cfg.calls.ring_gap) for line in cfg.lines]
-        for line in self.lines:
-            self._tasks.append(asyncio.create_task(line.run(), name=f"line {line.name}"))
+        self.web.start()
+        for line_config in cfg.lines:
+            self._start_line(line_config)
+        retention = keep_pruned(self.store, lambda: self.config.store.retention_days)
+        self._tasks.append(asyncio.create_task(retention, name="retention"))
         if self.lines:
             waits = [asyncio.create_task(line.first_attempt_done.wait()) for line in self.lines]
             await asyncio.wait(waits, timeout=LINE_START_WAIT)
@@ -142,6 +216,7 @@ class Daemon:
         log.info("cidbridge listening on %s with %d line(s)", self.url, len(self.lines))
         if self.on_ready is not None:
             self.on_ready(self.url)
+        self._tell_systemd_ready()
 
     def _bind(self) -> socket.socket:
         host, port = self.config.server.host, self.config.server.port
@@ -165,19 +240,143 @@ class Daemon:
         sock.setblocking(False)
         return sock
 
-    async def _shutdown(self) -> None:
-        log.info("shutting down")
-        for task in self._tasks[1:]:
+    def _tell_systemd_ready(self) -> None:
+        """READY=1 with the lines' state, then STATUS= updates and watchdog pings."""
+        if not self.notifier.enabled:
+            return
+        self.notifier.ready(self.status_line())
+        self.hub.sinks.append(service.StatusSink(self.notifier, self.status_line))
+        interval = service.watchdog_interval()
+        if interval is None:
+            # No watchdog asked for: only refresh STATUS (the client count) now and then.
+            keep = service.keep_status(self.notifier, STATUS_REFRESH, self.status_line)
+        else:
+            keep = service.keep_alive(self.notifier, interval, self.status_line)
+        self._tasks.append(asyncio.create_task(keep, name="systemd"))
+
+    def status_line(self) -> str:
+        """``systemctl status``'s Status: line, e.g. ``2/2 lines up; 3 clients``."""
+        status = self.status()
+        return service.describe(status["lines"], status["clients"])
+
+    # -- lines -------------------------------------------------------------------
+
+    def _start_line(self, line_config: LineConfig) -> None:
+        if self.capture is not None:
+            line_config = with_capture(line_config, self.capture, several=len(self.config.lines) > 1)
+        line = Line(line_config, self.hub, ring_gap=self.config.calls.ring_gap)
+        self.lines.append(line)
+        task = asyncio.create_task(line.run(), name=f"line {line.name}")
+        self._tasks.append(task)
+        self._line_tasks[line.name] = task
+
+    async def _stop_line(self, name: str, reason: str) -> None:
+        task = self._line_tasks.pop(name, None)
+        if task is not None:
             task.cancel()
-        for task in self._tasks[1:]:
             with contextlib.suppress(BaseException):
                 await task
-        if hasattr(self, "broadcaster"):
+            self._tasks.remove(task)
+        self.lines = [line for line in self.lines if line.name != name]
+        await self.hub.line_state(name, "down", reason)
+
+    # -- reload (SIGHUP) -----------------------------------------------------------
+
+    def request_reload(self) -> None:
+        """Re-read the config file soon (safe from a signal handler); one reload at a time."""
+        if self._reload_task is None or self._reload_task.done():
+            self._reload_task = asyncio.create_task(self.reload(), name="reload")
+
+    async def reload(self) -> service.ReloadPlan | None:
+        """Re-read the config file and apply what can change live, keeping clients connected.
+
+        A file with problems is logged (every problem) and ignored: the daemon keeps
+        running on the configuration it has.  See :class:`~cidbridge.service.ReloadPlan`
+        for what applies live and what waits for a restart.
+        """
+        if self.config.source is None:
+            log.warning("reload asked for, but this daemon was not started from a config file")
+            return None
+        self.notifier.reloading()
+        try:
+            new = load(self.config.source)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload: %s", problem)
+            log.error("reload failed: still running with the previous configuration")
+            self.notifier.ready(self.status_line())
+            return None
+        plan = service.ReloadPlan.between(self.config, new)
+        # Keys that need a restart keep their running value until then.
+        old = self.config
+        self.config = replace(
+            new,
+            server=replace(new.server, host=old.server.host, port=old.server.port),
+            store=replace(new.store, path=old.store.path),
+        )
+        await self._apply(plan)
+        for hook in self.reload_hooks:
+            try:
+                result = hook(self.config)
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("reload: %s failed", getattr(hook, "__qualname__", hook))
+        log.info("reloaded %s: %s", self.config.source, plan.summary())
+        self.notifier.ready(self.status_line())
+        return plan
+
+    async def _apply(self, plan: service.ReloadPlan) -> None:
+        cfg = self.config
+        logging.getLogger().setLevel(cfg.log_level.upper())
+        self.hub.region = cfg.calls.region
+        self.broadcaster.config = cfg
+        self.broadcaster.event_name = cfg.server.event_name
+        cors: list[str] | str | None = list(cfg.server.cors_origins) or None
+        self.broadcaster.sio.eio.cors_allowed_origins = "*" if cors == ["*"] else cors
+        self.http.tokens = cfg.server.tokens
+        self.http.replay_calls = cfg.calls.replay_calls
+        if plan.tokens_revoked:
+            await self._disconnect_revoked(cfg.server.tokens)
+        for name in plan.lines_removed:
+            await self._stop_line(name, "removed from the configuration")
+        for line_config in plan.lines_changed:
+            await self._stop_line(line_config.name, "restarting with its new configuration")
+        for line_config in (*plan.lines_added, *plan.lines_changed):
+            self._start_line(line_config)
+
+    async def _disconnect_revoked(self, tokens: dict[str, str]) -> None:
+        """Disconnect the clients whose token is no longer valid; the others stay connected.
+
+        A server-side disconnect is final for socket.io-client (it does not retry), which
+        is what a revoked token should get.
+        """
+        offered = dict(self.broadcaster.client_tokens)
+        revoked = [sid for sid, token in offered.items() if tokens and check_token(tokens, token) is None]
+        if revoked:
+            log.info("reload: disconnecting %d client(s) whose token was revoked", len(revoked))
+        for sid in revoked:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.broadcaster.close(), 2)
+                await self.broadcaster.sio.disconnect(sid)
+
+    async def _shutdown(self) -> None:
+        if self.url:  # after a failed start, the error is the only line worth printing
+            log.info("shutting down")
+        self.notifier.stopping()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_BUDGET
+        # Stop reading.  A commit in progress finishes first: it is one synchronous call.
+        others = self._tasks[1:]
+        for task in others:
+            task.cancel()
+        if others:
+            await asyncio.wait(others, timeout=1.0)
+        if hasattr(self, "web"):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.web.close(), 1.5)
         if self._tasks:
             self.server.should_exit = True
             with contextlib.suppress(BaseException):
-                await asyncio.wait_for(self._tasks[0], 4)
+                await asyncio.wait_for(self._tasks[0], max(0.1, deadline - loop.time()))
         if hasattr(self, "store"):
             self.store.close()

@@ -1,9 +1,14 @@
 """The hub: where call events become durable, numbered, and fanned out.
 
-Every event goes through :meth:`Hub.publish`, which (1) adds the wall-clock time and
-the number formatted for people, (2) commits it to the call log, which assigns its
-``id``, and only then (3) hands it to every sink (Socket.IO, the panel's stream,
-metrics).  Store, then broadcast: an id a browser has seen is always in the log.
+Every event goes through :meth:`Hub.publish`, which (1) adds the wall-clock time, the
+number formatted for people and the phonebook's name for it, (2) commits it to the
+call log, which assigns its ``id``, and only then (3) hands it to every sink
+(Socket.IO, the panel's stream, metrics).  Store, then broadcast: an id a browser has
+seen is always in the log.
+
+Names: ``name`` is the one to show (the phonebook's when the number is in it, else
+the network's); ``network_name`` is what the network sent; ``note`` is the
+phonebook's note.
 
 Sinks are delivered to in order, one event at a time, so every client sees ids in
 increasing order.  A failing sink is logged and skipped; it never stops the others
@@ -18,10 +23,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from cidbridge import numbers
 from cidbridge.core.tracker import CallEvent
+from cidbridge.phonebook import Contact, Phonebook
 from cidbridge.store import CallLog
 
 log = logging.getLogger(__name__)
@@ -75,15 +82,27 @@ class Hub:
         log_store: CallLog,
         *,
         region: str = "KR",
+        phonebook: Phonebook | None = None,
         clock: Callable[[], str] = now_iso,
     ) -> None:
         self.store = log_store
         self.region = region
+        #: Names that win over the network's (replaceable on reload).
+        self.phonebook = phonebook
         self.clock = clock
         self.sinks: list[Sink] = []
         self._subscriptions: set[Subscription] = set()
         #: Held from an event's commit until every sink has it (see Broadcaster's replay).
         self.commit_lock = asyncio.Lock()
+
+    def use_phonebook(self, path: Path | None, region: str) -> None:
+        """Look names up in the CSV at ``path`` (None: no phonebook); kept if unchanged."""
+        current = self.phonebook
+        if path is None:
+            self.phonebook = None
+        elif current is None or current.path != path or current.region != region:
+            self.phonebook = Phonebook(path, region)
+            self.phonebook.refresh()  # read it now: a broken file is logged at start
 
     # -- input -------------------------------------------------------------------
 
@@ -92,7 +111,23 @@ class Hub:
         payload: dict[str, Any] = {"v": SCHEMA_VERSION, **asdict(event)}
         payload["display"] = numbers.display(event.number, self.region)
         payload["e164"] = numbers.e164(event.number, self.region)
+        payload["network_name"] = event.name
+        payload["note"] = None
+        contact = self._contact(event.number)
+        if contact is not None:
+            payload["name"] = contact.name
+            payload["name_absence"] = None
+            payload["note"] = contact.note
         return await self._commit(payload)
+
+    def _contact(self, number: str | None) -> Contact | None:
+        if self.phonebook is None or not number:
+            return None
+        try:
+            return self.phonebook.lookup(number)
+        except Exception:  # a phonebook problem must never cost a call
+            log.exception("phonebook lookup failed")
+            return None
 
     async def line_state(self, line: str, state: str, reason: str | None = None) -> dict[str, Any]:
         """Commit and broadcast a line going ``up`` or ``down``."""
@@ -106,10 +141,19 @@ class Hub:
         }
         return await self._commit(payload)
 
-    async def _commit(self, payload: dict[str, Any]) -> dict[str, Any]:
+    async def relay(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Commit and broadcast an event another cidbridge node already committed.
+
+        ``payload`` is kept as it is (its ``time``, ``display``, ``origin``); only the
+        ``id`` is this log's.  Used by the cluster link (:mod:`cidbridge.server.cluster`).
+        """
+        return await self._commit(dict(payload), keep_time=True)
+
+    async def _commit(self, payload: dict[str, Any], *, keep_time: bool = False) -> dict[str, Any]:
         # One event at a time from commit to the last sink: ids reach clients in order.
         async with self.commit_lock:
-            payload["time"] = self.clock()
+            if not (keep_time and payload.get("time")):
+                payload["time"] = self.clock()
             payload["id"] = self.store.append(payload)
             for subscription in list(self._subscriptions):
                 subscription.offer(payload)

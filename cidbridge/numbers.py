@@ -1,8 +1,13 @@
 """Phone numbers for people: formatting with libphonenumber (the ``phonenumbers`` package).
 
 The decoder passes numbers through as delivered; this is where ``01012345678``
-becomes ``010-1234-5678`` for a Korean front desk.  A number libphonenumber cannot
-parse (a mask like ``0207####123``, ``Restricted``) is shown as delivered.
+becomes ``010-1234-5678`` for a Korean front desk, ``(212) 555-1234`` for an American
+one.  A number from the configured region is shown the national way; a foreign one
+the international way (``+1 415-555-0100``).  A number libphonenumber cannot parse (a
+mask like ``0207####123``, ``Restricted``) is shown as delivered.
+
+:func:`match_key` is how the phonebook matches ``010-1234-5678`` in its CSV with the
+``01012345678`` the network sends: both become E.164.
 """
 
 from __future__ import annotations
@@ -11,17 +16,27 @@ from functools import lru_cache
 
 import phonenumbers
 
+#: Characters people put between digits; anything else (letters, ``#``, ``*``) is no number.
+_SEPARATORS = frozenset(" -().\u00a0/")
+
 
 @lru_cache(maxsize=4096)
 def _parse(number: str, region: str) -> phonenumbers.PhoneNumber | None:
-    digits = "".join(ch for ch in number if ch.isdigit() or ch == "+")
-    if len(digits) < 3 or len(digits) != len(number.replace("-", "").replace(" ", "")):
+    kept = [ch for ch in number.strip() if ch not in _SEPARATORS]
+    digits = "".join(kept)
+    if len(digits.lstrip("+")) < 3 or not digits.lstrip("+").isdigit() or digits.count("+") > 1:
         return None
     try:
         parsed = phonenumbers.parse(digits, region)
     except phonenumbers.NumberParseException:
         return None
     return parsed if phonenumbers.is_possible_number(parsed) else None
+
+
+def _is_domestic(parsed: phonenumbers.PhoneNumber, region: str) -> bool:
+    # Compare country codes, not regions: a number in a range libphonenumber does not
+    # place (UK 07700 900xxx, reserved for drama) still belongs to the country.
+    return parsed.country_code == phonenumbers.country_code_for_region(region)
 
 
 def display(number: str | None, region: str) -> str | None:
@@ -31,7 +46,7 @@ def display(number: str | None, region: str) -> str | None:
     parsed = _parse(number, region)
     if parsed is None:
         return number
-    if phonenumbers.region_code_for_number(parsed) == region:
+    if _is_domestic(parsed, region):
         return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
@@ -44,3 +59,14 @@ def e164(number: str | None, region: str) -> str | None:
     if parsed is None:
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def match_key(number: str | None, region: str) -> str | None:
+    """What two spellings of one number have in common: E.164, else its bare digits."""
+    if not number:
+        return None
+    full = e164(number, region)
+    if full is not None:
+        return full
+    digits = "".join(ch for ch in number if ch.isdigit())
+    return digits or None

@@ -11,6 +11,11 @@ Documented in the README ("Exit statuses"):
 5     a serial port cannot be used (missing, permission, busy)
 130   interrupted (Ctrl-C)
 ====  =============================================================
+
+``serve`` exits 2, 3 or 4 at start-up only.  A serial port that is missing, refused or
+busy never stops it: the line is reported down with the reason and retried, so the
+service survives a USB device plugged in after boot.  Status 5 is ``probe`` and
+``monitor``'s.  Under systemd, status 2 is not restarted (``RestartPreventExitStatus``).
 """
 
 from __future__ import annotations

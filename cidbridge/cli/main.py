@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cidbridge import __version__
-from cidbridge.cli import decode, serve
+from cidbridge.cli import calls, config_cmd, decode, monitor, ports, probe, serve
 
 app = typer.Typer(
     name="cidbridge",
@@ -37,6 +37,11 @@ def _root(
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 app.command("decode")(decode.decode)
+app.command("calls")(calls.calls)
+app.command("ports")(ports.ports)
+app.command("probe")(probe.probe)
+app.command("monitor")(monitor.monitor)
+app.add_typer(config_cmd.app, name="config")
 
 
 def main() -> None:

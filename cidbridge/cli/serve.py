@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -15,17 +16,87 @@ from cidbridge import config as config_module
 from cidbridge.cli.errors import USAGE, fail
 from cidbridge.daemon import Daemon, StartupError
 
+#: syslog priorities (sd-daemon(3)): journald reads a leading ``<N>`` as the line's level.
+_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+_COLOUR = {logging.DEBUG: "2", logging.WARNING: "33", logging.ERROR: "31", logging.CRITICAL: "1;31"}
+
+
+class JournalFormatter(logging.Formatter):
+    """``<4>cidbridge.lines: line front-desk down: …``: journald stores the level, adds the time."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = _PRIORITY.get(record.levelno, 6)
+        # One record, one journal entry: a traceback's lines stay in the same message.
+        return f"<{priority}>{record.name}: {super().format(record)}"
+
+
+class ConsoleFormatter(logging.Formatter):
+    """``12:00:01 WARNING cidbridge.lines: …``, the level in colour on a terminal only."""
+
+    def __init__(self, colour: bool) -> None:
+        super().__init__("%(message)s")
+        self.colour = colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = record.levelname
+        code = _COLOUR.get(record.levelno)
+        if self.colour and code:
+            level = f"\033[{code}m{level}\033[0m"
+        when = self.formatTime(record, "%Y-%m-%d %H:%M:%S")
+        return f"{when} {level} {record.name}: {super().format(record)}"
+
+
+class ClientFaultFilter(logging.Filter):
+    """Turns the web stack's tracebacks about undecodable client packets into a debug line.
+
+    python-engineio logs a full traceback at ERROR when a client sends a packet it
+    cannot decode.  That is the client's fault, not the daemon's, and a hostile client
+    could fill the journal with them (tests/reliability/test_bad_clients.py).
+    """
+
+    MESSAGES = frozenset({"message async handler error", "Unknown receive error"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (record.name.startswith(("engineio", "socketio")) and record.exc_info):
+            return True
+        if record.msg not in self.MESSAGES:
+            return True
+        error = record.exc_info[1]
+        record.msg = "a client sent a packet that cannot be decoded (%s: %s); ignored"
+        record.args = (type(error).__name__, error)
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+def stream_is_journal(stream: object) -> bool:
+    """True when ``stream`` is connected to journald (``$JOURNAL_STREAM`` names it, systemd.exec(5))."""
+    try:
+        device, inode = (int(part) for part in os.environ["JOURNAL_STREAM"].split(":"))
+        info = os.fstat(stream.fileno())  # type: ignore[attr-defined]
+    except (KeyError, ValueError, OSError, AttributeError):
+        return False
+    return (info.st_dev, info.st_ino) == (device, inode)
+
 
 def setup_logging(level: str) -> None:
-    """Plain lines on stderr, the form journald and a terminal both read well."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+    """Log lines on stderr: journald's form under systemd, timestamped lines elsewhere.
+
+    Colour only on a terminal, and never with ``NO_COLOR`` set.  Caller numbers and
+    names are logged at debug level only (tests/service/test_logging.py checks it).
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    if stream_is_journal(sys.stderr):
+        handler.setFormatter(JournalFormatter())
+    else:
+        colour = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+        handler.setFormatter(ConsoleFormatter(colour))
+    handler.addFilter(ClientFaultFilter())
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler], force=True)
     # The web stack's own chatter is for debugging only.
-    for noisy in ("uvicorn", "uvicorn.error", "engineio", "socketio"):
+    # (Setting engineio.server and socketio.server explicitly also stops those libraries
+    # from adding a handler of their own, which would print every line twice.)
+    for noisy in ("uvicorn", "uvicorn.error", "engineio", "engineio.server", "socketio", "socketio.server"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
@@ -44,15 +115,30 @@ def run_daemon(daemon: Daemon) -> None:
 
 
 def serve(
-    config: Annotated[Path, typer.Option("--config", "-c", help="The TOML configuration file.")],
+    # readable=False: an unreadable file gets cidbridge's own one-line error, not click's box.
+    config: Annotated[
+        Path, typer.Option("--config", "-c", readable=False, help="The TOML configuration file.")
+    ],
+    capture: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write every byte each line reads to FILE (FILE.<line> with several lines), "
+            "rotated by size; replay it with `cidbridge decode`."
+        ),
+    ] = None,
 ) -> None:
     """Run the daemon: read the configured lines, log calls, push them to browsers."""
     try:
         cfg = config_module.load(config)
     except config_module.ConfigError as exc:
-        fail(str(exc), USAGE)
+        # Every problem at once (like `cidbridge config check`), so one edit fixes them all.
+        for problem in exc.problems[:-1]:
+            print(f"cidbridge: error: {problem}", file=sys.stderr)
+        fail(str(exc.problems[-1]), USAGE)
     setup_logging(cfg.log_level)
-    daemon = Daemon(cfg, on_ready=lambda url: print(f"cidbridge: panel at {url}", flush=True))
+    daemon = Daemon(
+        cfg, on_ready=lambda url: print(f"cidbridge: panel at {url}", flush=True), capture=capture
+    )
     run_daemon(daemon)
 
 

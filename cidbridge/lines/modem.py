@@ -1,24 +1,57 @@
-"""The AT dialogue with a modem: send a command, wait for its final result code.
+"""The modem's AT dialogue as decisions, without I/O (like the protocol core).
 
-Reading never stops while a command is pending: every byte still goes to the
-decoder, so a RING or a caller-ID block that arrives during initialisation is not
-lost.  :class:`ResponseWaiter` only watches the same bytes for the result codes.
+Two small state machines, fed by whoever owns the port (:mod:`cidbridge.lines.at_channel`):
+
+* :class:`ResultParser` finds, in the bytes a modem sends, the result code that
+  ends the command in flight (``OK``, ``ERROR``, …) and collects the information
+  lines before it (``ATI3`` text, ``AT+GCI?`` value).  It only *watches*: the same
+  bytes still go to the decoder, so a RING or caller ID arriving mid-command is
+  not lost.
+* :class:`InitDialogue` walks an init sequence.  A step may list alternatives,
+  ``A|B|C``: A is tried first, then B if A is refused or unanswered, and so on; the
+  first OK wins.  It says which command to send next and, when a step cannot be
+  done, why, in a sentence for the user.
+
+:func:`init_sequence` builds the sequence a line sends after every (re)open: the
+reset and result-code format, the country, the caller-ID enable chain, the extras.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-
-log = logging.getLogger(__name__)
 
 FINAL_OK = frozenset({b"OK", b"CONNECT"})
 FINAL_ERROR = frozenset({b"ERROR", b"NO CARRIER", b"NO DIALTONE", b"BUSY", b"NO ANSWER"})
+#: Numeric result codes (a modem left in ``V0`` mode by its stored profile).
+NUMERIC_FINAL = {b"0": True, b"4": False}
+
+#: The caller-ID enable commands, in the order chipsets are commonly met
+#: (research/formats.md §4.1): IS-101 (Conexant, Lucent, Rockwell HCF), then
+#: USR/TI/Rockwell, a Conexant voice-mode variant, Practical Peripherals.
+CALLER_ID_CHAIN = ("AT+VCID=1", "AT#CID=1", "AT-STE=1;+VCID=1", "AT%CCID=1")
+DEFAULT_CALLER_ID = "|".join(CALLER_ID_CHAIN)
+#: Reset to the stored profile, then echo off and verbose result codes.
+DEFAULT_INIT = ("ATZ", "ATE0V1")
+#: What the keep-alive sends: the shortest command every modem answers.
+KEEPALIVE_COMMAND = "AT"
+
+#: ITU-T T.35 country codes for ``AT+GCI=`` by ISO 3166 name; the setting selects
+#: Bellcore FSK or ETSI/DTMF caller-ID detection (research/formats.md §4.1).
+COUNTRY_CODES = {
+    "US": "B5",
+    "GB": "B4",
+    "UK": "B4",
+    "KR": "61",
+    "JP": "00",
+    "TW": "FE",
+    "DE": "42",
+    "FR": "3D",
+}
 
 
 class ModemError(Exception):
-    """The modem did not accept the initialisation; the message names the command."""
+    """The modem did not take its initialisation; the message says which command and why."""
 
 
 @dataclass(slots=True)
@@ -27,74 +60,165 @@ class Response:
 
     command: str
     ok: bool
-    #: Information lines before the result code (``ATI3`` text, ``AT+VCID?`` value, …).
+    #: Information lines before the result code (echo and blank lines removed).
     lines: list[str] = field(default_factory=list)
+    #: No result code arrived in time (``ok`` is then False).
     timed_out: bool = False
 
+    @property
+    def text(self) -> str:
+        """The information lines joined, or the result (``OK``/``ERROR``/``no answer``)."""
+        if self.lines:
+            return " / ".join(self.lines)
+        return "no answer" if self.timed_out else ("OK" if self.ok else "ERROR")
 
-class ResponseWaiter:
-    """Watches the byte stream for the result code that ends the current command."""
+
+def country_code(value: str) -> str | None:
+    """``"KR"`` or ``"61"`` → ``"61"``; None when ``value`` is neither a known name nor T.35 hex."""
+    upper = value.strip().upper()
+    if upper in COUNTRY_CODES:
+        return COUNTRY_CODES[upper]
+    if len(upper) == 2 and all(c in "0123456789ABCDEF" for c in upper):
+        return upper
+    return None
+
+
+def init_sequence(
+    init: Iterable[str] = DEFAULT_INIT,
+    *,
+    country: str | None = None,
+    caller_id: str = DEFAULT_CALLER_ID,
+    extra: Iterable[str] = (),
+) -> tuple[str, ...]:
+    """The steps sent after every open: ``init``, ``AT+GCI=…``, the caller-ID chain, ``extra``.
+
+    The country comes before the caller-ID command because changing it can reset
+    the modem's caller-ID detection; an empty ``caller_id`` sends none.
+    """
+    steps = [step for step in init if step.strip()]
+    if country:
+        steps.append(f"AT+GCI={country_code(country) or country}")
+    if caller_id.strip():
+        steps.append(caller_id)
+    steps.extend(step for step in extra if step.strip())
+    return tuple(steps)
+
+
+def alternatives(step: str) -> list[str]:
+    """``"A|B"`` → ``["A", "B"]`` (blanks dropped)."""
+    return [command.strip() for command in step.split("|") if command.strip()]
+
+
+def gives_information(command: str) -> bool:
+    """Whether ``command`` answers with text before its result code (a query, ``ATI``, ``+GMx``).
+
+    For the others a bare ``0``/``4`` line is a numeric result code; for these it may
+    be the answer itself (``AT+VCID?`` → ``0``).
+    """
+    upper = command.upper().replace(" ", "")
+    return "?" in upper or upper.startswith(("ATI", "AT+GM", "AT&V"))
+
+
+class ResultParser:
+    """Finds the result code ending the command in flight.  See the module doc.
+
+    Call :meth:`start` when a command is written, :meth:`feed` with every byte
+    read (it returns the :class:`Response` once the result code is complete), and
+    :meth:`expire` if none came in time.
+    """
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self.command: str | None = None
+        self._tail = b""
         self._lines: list[str] = []
-        self._future: asyncio.Future[tuple[bool, list[str]]] | None = None
+        self._numeric = False
 
-    def feed(self, data: bytes) -> None:
-        if self._future is None:
-            return
-        self._buffer = (self._buffer + data)[-4096:]
-        *complete, self._buffer = self._buffer.replace(b"\r", b"\n").split(b"\n")
+    @property
+    def pending(self) -> bool:
+        return self.command is not None
+
+    def start(self, command: str) -> None:
+        self.command = command
+        self._tail = b""
+        self._lines = []
+        self._numeric = not gives_information(command)
+
+    def feed(self, data: bytes) -> Response | None:
+        if self.command is None:
+            return None
+        # Bounded: a modem spewing text without line ends cannot grow this.
+        *complete, tail = (self._tail + data).replace(b"\r", b"\n").split(b"\n")
+        self._tail = tail[-512:]
+        echo = self.command.encode("ascii", "replace").upper()
         for raw in complete:
             line = raw.strip()
-            if not line:
+            if not line or line.upper() == echo:
                 continue
             if line in FINAL_OK or line in FINAL_ERROR:
-                if not self._future.done():
-                    self._future.set_result((line in FINAL_OK, self._lines))
-                self._future = None
-                return
-            self._lines.append(line.decode("latin-1"))
+                return self._finish(line in FINAL_OK)
+            if self._numeric and line in NUMERIC_FINAL:
+                return self._finish(NUMERIC_FINAL[line])
+            if len(self._lines) < 64:
+                self._lines.append(line.decode("latin-1"))
+        return None
 
-    async def command(self, writer: asyncio.StreamWriter, command: str, timeout: float) -> Response:
-        """Send ``command`` and wait up to ``timeout`` seconds for OK or ERROR."""
-        loop = asyncio.get_running_loop()
-        self._future = loop.create_future()
-        self._buffer = b""
-        self._lines = []
-        future = self._future
-        log.debug("modem <- %s", command)
-        writer.write(command.encode("ascii") + b"\r")
-        try:
-            ok, lines = await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            self._future = None
-            return Response(command, False, list(self._lines), timed_out=True)
-        log.debug("modem -> %s %s", lines, "OK" if ok else "ERROR")
-        return Response(command, ok, lines)
+    def expire(self) -> Response:
+        """The command got no result code in time."""
+        response = Response(self.command or "", False, self._lines, timed_out=True)
+        self.command = None
+        return response
+
+    def _finish(self, ok: bool) -> Response:
+        response = Response(self.command or "", ok, self._lines)
+        self.command = None
+        return response
 
 
-async def initialise(
-    writer: asyncio.StreamWriter, waiter: ResponseWaiter, init: tuple[str, ...], timeout: float
-) -> list[Response]:
-    """Run the init sequence.  ``A|B|C`` tries A, then B, then C until one answers OK.
+class InitDialogue:
+    """Walks an init sequence, trying each step's alternatives until one answers OK.
 
-    Raises :class:`ModemError` when a step gets no OK from any of its alternatives.
+    Loop: ``while (command := dialogue.next_command()) is not None`` send it, then
+    :meth:`answered` with the response.  Afterwards :attr:`error` is None on
+    success, or the sentence to show; :attr:`accepted` lists the commands that
+    answered OK (the caller-ID command that worked, for ``probe`` and the logs).
     """
-    responses: list[Response] = []
-    for step in init:
-        alternatives = [cmd.strip() for cmd in step.split("|") if cmd.strip()]
-        for command in alternatives:
-            response = await waiter.command(writer, command, timeout)
-            responses.append(response)
-            if response.ok:
-                break
-        else:
-            tried = " / ".join(alternatives)
-            if responses and all(r.timed_out for r in responses):
-                raise ModemError(
-                    f"no answer to {tried}: is this a modem (not a caller-ID box: "
-                    'set device = "box") and is the baud rate right?'
-                )
-            raise ModemError(f"the modem refused {tried}; run `cidbridge probe` to find a command it accepts")
-    return responses
+
+    def __init__(self, steps: Sequence[str]) -> None:
+        self._steps = [alts for alts in (alternatives(step) for step in steps) if alts]
+        self._step = 0
+        self._alt = 0
+        self.responses: list[Response] = []
+        self.accepted: list[str] = []
+        self.error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.error is not None or self._step >= len(self._steps)
+
+    def next_command(self) -> str | None:
+        if self.done:
+            return None
+        return self._steps[self._step][self._alt]
+
+    def answered(self, response: Response) -> None:
+        self.responses.append(response)
+        if response.ok:
+            self.accepted.append(response.command)
+            self._step, self._alt = self._step + 1, 0
+            return
+        self._alt += 1
+        if self._alt < len(self._steps[self._step]):
+            return
+        self.error = self._explain(self._steps[self._step])
+
+    def _explain(self, step: list[str]) -> str:
+        tried = " / ".join(step)
+        this_step = self.responses[-len(step) :]
+        if all(r.timed_out for r in self.responses):
+            return (
+                f"no answer to {tried}: is this a modem (a caller-ID box needs "
+                'device = "box") and is the baud rate right?'
+            )
+        if all(r.timed_out for r in this_step):
+            return f"the modem stopped answering at {tried}"
+        return f"the modem refused {tried}; run `cidbridge probe` to find a command it accepts"

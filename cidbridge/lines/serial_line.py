@@ -1,11 +1,21 @@
-"""One configured line: a serial port, its decoder and call tracker, kept up forever.
+"""One configured line: a port, its decoder and call trackers, kept up for months.
 
-:meth:`Line.run` opens the port with pyserial-asyncio, initialises a modem
-(``device = "modem"``), then feeds every byte read to the decoder, every frame to the
-tracker and every call event to the hub.  When the port fails (unplugged, never
-there, refused) the line reports itself ``down`` to the hub, retries with capped
-exponential backoff and reports ``up`` again once it is back.  Nothing here decodes
-or decides: that is the sans-I/O core's job.
+:meth:`Line.run` loops over *sessions*.  A session opens the port
+(:func:`~cidbridge.lines.port.open_port`), initialises a modem (the AT dialogue of
+:mod:`cidbridge.lines.modem`), reports the line ``up``, then feeds every byte read
+to the capture file, the AT channel and the decoder, every frame to the call
+tracker of its channel, and every call event to the hub.  While no call is in
+progress a modem that has said nothing for ``keepalive`` seconds gets an ``AT``;
+no answer (twice) ends the session.
+
+A session ends when the port fails: unplugged (EIO, ENODEV, hang-up), never there,
+refused, a modem gone silent.  The line reports ``down`` with a one-sentence reason
+and retries with capped exponential backoff, reopening the configured path.  It
+retries at once when that path appears again or leads to another device (a by-id
+symlink re-pointed after a replug), so a replugged device is back within a fraction
+of a second whatever the backoff had grown to.
+
+Nothing here decodes or decides what a call is: that is the sans-I/O core's job.
 """
 
 from __future__ import annotations
@@ -14,23 +24,31 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any, Protocol
 
 import serial
-import serial_asyncio_fast
 
 from cidbridge.config import LineConfig
 from cidbridge.core.formats import make_decoder
 from cidbridge.core.frames import Frame
 from cidbridge.core.tracker import CallEvent, CallTracker
-from cidbridge.lines.modem import ModemError, ResponseWaiter, initialise
+from cidbridge.lines.at_channel import AtChannel
+from cidbridge.lines.capture import RawCapture
+from cidbridge.lines.diagnose import describe_open_error
+from cidbridge.lines.modem import KEEPALIVE_COMMAND, InitDialogue, ModemError, init_sequence
+from cidbridge.lines.port import PathWatch, is_url, open_port
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 4096
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+#: How often a down line looks at its device path for the device coming back.
+PATH_POLL = 0.1
+#: Longest a closing port may take (a hung-up tty's final flush) before we move on.
+CLOSE_TIMEOUT = 2.0
 
 
 class EventSink(Protocol):
@@ -64,73 +82,176 @@ class Line:
         self.trackers: dict[str | None, CallTracker] = {}
         self.state = "starting"
         self.reason: str | None = None
-        #: Set once the line has been up at least once (the daemon waits for it at start).
+        #: When the state last changed, ISO 8601 (for /healthz).
+        self.since = _now_iso()
+        #: Sessions that reached ``up``, the first included.
+        self.sessions_up = 0
+        #: Set after the first attempt, up or not (the daemon waits for it at start).
         self.first_attempt_done = asyncio.Event()
+        self.capture = RawCapture(config.capture, config.capture_max_bytes) if config.capture else None
+        self._last_heard = self.clock()
 
     @property
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def names(self) -> list[str]:
+        """Every line name this port serves: its own, then its channels' (line events name each)."""
+        names = [self.config.name]
+        names += [n for n in dict.fromkeys(self.config.channels.values()) if n != self.config.name]
+        return names
+
+    def status(self) -> dict[str, Any]:
+        """This line's entry in /healthz."""
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "port": self.config.port,
+            "since": self.since,
+            "channels": dict(self.config.channels),
+        }
+
     # -- the loop ----------------------------------------------------------------
 
     async def run(self) -> None:
         backoff = BACKOFF_FIRST
-        while True:
-            try:
-                await self._session()
-                reason = "the port closed"
-            except (LineLost, ModemError) as exc:
-                reason = str(exc)
-            except (serial.SerialException, OSError) as exc:
-                reason = describe_open_error(self.config.port, exc)
-            if self.state == "up":
-                backoff = BACKOFF_FIRST  # it worked a moment ago: retry quickly
-            await self._set_state("down", reason)
-            self.first_attempt_done.set()
-            await self._sleep_with_timers(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+        try:
+            while True:
+                try:
+                    await self._session()
+                    reason = "the port closed"
+                except (LineLost, ModemError) as exc:
+                    reason = str(exc)
+                except (serial.SerialException, OSError, ValueError) as exc:
+                    reason = describe_open_error(self.config.port, exc)
+                except Exception as exc:
+                    # A bug must not silence a line for months: log it, start a new session.
+                    log.exception("line %s: unexpected error", self.name)
+                    reason = f"unexpected error ({type(exc).__name__}: {exc}); see the log"
+                if self.state == "up":
+                    backoff = BACKOFF_FIRST  # it worked a moment ago: retry quickly
+                await self._set_state("down", reason)
+                self.first_attempt_done.set()
+                if await self._wait_before_retry(backoff, PathWatch(self.config.port)):
+                    backoff = BACKOFF_FIRST  # a device (re)appeared: a fresh start
+                else:
+                    backoff = min(backoff * 2, BACKOFF_MAX)
+        finally:
+            if self.capture is not None:
+                self.capture.close()
 
     async def _session(self) -> None:
         cfg = self.config
-        reader, writer = await serial_asyncio_fast.open_serial_connection(
-            url=cfg.port, baudrate=cfg.baudrate, exclusive=True
-        )
-        waiter = ResponseWaiter()
-        reading = asyncio.create_task(self._read(reader, waiter), name=f"read {cfg.name}")
+        reader, writer = await open_port(cfg.port, cfg.baudrate)
+        self._last_heard = self.clock()
+        at = AtChannel(writer)
+        tasks = {asyncio.create_task(self._read(reader, at), name=f"read {cfg.name}")}
         try:
             if cfg.device == "modem":
-                init = asyncio.create_task(initialise(writer, waiter, cfg.init, cfg.command_timeout))
-                done, _ = await asyncio.wait({init, reading}, return_when=asyncio.FIRST_COMPLETED)
-                if init not in done:
-                    init.cancel()
-                    await reading  # raises why reading stopped
-                init.result()
+                steps = init_sequence(
+                    cfg.init, country=cfg.country, caller_id=cfg.caller_id, extra=cfg.extra_init
+                )
+                dialogue = await self._while_reading(at.run(InitDialogue(steps), cfg.command_timeout), tasks)
+                log.info("line %s: modem initialised (%s)", cfg.name, ", ".join(dialogue.accepted))
+                if cfg.keepalive > 0:
+                    tasks.add(asyncio.create_task(self._keepalive(at), name=f"keepalive {cfg.name}"))
             await self._set_state("up", None)
+            self.sessions_up += 1
             self.first_attempt_done.set()
-            await reading
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # raises why the session ended
         finally:
-            reading.cancel()
-            with contextlib.suppress(BaseException):
-                await reading
+            for task in tasks:
+                task.cancel()
             writer.close()
+            # gather, not a suppress(BaseException): our own cancellation must go through.
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Wait for the port to be really closed (fd and lock released) before the
+            # next session opens the same path.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await writer.wait_closed()
 
-    async def _read(self, reader: asyncio.StreamReader, waiter: ResponseWaiter) -> None:
+    async def _while_reading(self, coro: Coroutine[Any, Any, Any], tasks: set[asyncio.Task[Any]]) -> Any:
+        """Run ``coro`` while the reader runs; if reading fails first, raise its error."""
+        job = asyncio.create_task(coro)
+        try:
+            await asyncio.wait({job, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not job.done():
+                job.cancel()
+        for task in tasks:
+            if task.done():
+                task.result()
+                raise LineLost("the port closed while initialising")
+        return job.result()
+
+    async def _read(self, reader: asyncio.StreamReader, at: AtChannel) -> None:
         decoder = self.decoder
         while True:
             timeout = self._next_timeout()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that arrives together with data, and the line would never stop.
             try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
+                async with asyncio.timeout(timeout):
+                    data = await reader.read(READ_SIZE)
             except TimeoutError:
                 await self._timers()
                 continue
             except (serial.SerialException, OSError) as exc:
-                raise LineLost(f"read failed ({exc}); the device was unplugged or reset") from None
+                raise LineLost(self._gone(_brief(exc))) from None
             if not data:
-                exc = reader.exception()
-                raise LineLost(f"the device went away ({exc or 'end of file'}); unplugged?")
-            waiter.feed(data)
-            now = self.clock()
+                raise LineLost(self._gone("end of file"))
+            self._last_heard = now = self.clock()
+            if self.capture is not None:
+                self.capture.write(data)
+            at.feed(data)
             await self._frames(decoder.feed(data, now), now)
+
+    def _gone(self, why: str) -> str:
+        if is_url(self.config.port):
+            return f"the connection to {self.config.port} closed ({why}); reconnecting"
+        return f"the device went away ({why}); unplugged or reset?"
+
+    async def _keepalive(self, at: AtChannel) -> None:
+        """``AT`` after ``keepalive`` s of silence while no call is in progress; no answer → lost."""
+        interval = self.config.keepalive
+        while True:
+            await asyncio.sleep(max(0.0, self._last_heard + interval - self.clock()))
+            if self.clock() - self._last_heard < interval:
+                continue  # the modem spoke meanwhile: it is alive
+            for _ in range(2):  # one lost reply is noise; two in a row is a dead modem
+                if self._in_call():
+                    # Never talk over a call: some modems stop decoding caller ID when
+                    # a command arrives between rings.  Check again after the call.
+                    self._last_heard = self.clock()
+                    break
+                response = await at.command(KEEPALIVE_COMMAND, self.config.command_timeout)
+                if not response.timed_out:
+                    break
+            else:
+                raise LineLost(
+                    f"the modem stopped answering (no reply to {KEEPALIVE_COMMAND} within "
+                    f"{self.config.command_timeout:g} s); reopening it"
+                )
+
+    def _in_call(self) -> bool:
+        return any(tracker.active for tracker in self.trackers.values())
+
+    async def _wait_before_retry(self, seconds: float, watch: PathWatch) -> bool:
+        """Sleep ``seconds`` (running call timers); True if the device path changed meanwhile."""
+        until = self.clock() + seconds
+        while (left := until - self.clock()) > 0:
+            timeout = self._next_timeout()
+            step = min(left, PATH_POLL) if watch.path is not None else left
+            await asyncio.sleep(step if timeout is None else min(step, timeout))
+            await self._timers()
+            if watch.changed():
+                log.info("line %s: %s changed; reopening now", self.name, watch.path)
+                return True
+        return False
 
     # -- frames and timers -------------------------------------------------------
 
@@ -143,10 +264,23 @@ class Line:
     def _tracker(self, channel: str | None) -> CallTracker:
         tracker = self.trackers.get(channel)
         if tracker is None:
-            name = self.config.name if channel is None else f"{self.config.name}:{channel}"
-            tracker = CallTracker(name, ring_gap=self.ring_gap)
+            tracker = CallTracker(self._line_name(channel), ring_gap=self.ring_gap)
             self.trackers[channel] = tracker
         return tracker
+
+    def _line_name(self, channel: str | None) -> str:
+        """The line name a channel's calls are shown under (``channels`` in the config)."""
+        if channel is None:
+            return self.config.name
+        channels = self.config.channels
+        if channel in channels:
+            return channels[channel]
+        # "01" and "1" are the same channel to a person writing the config.
+        if channel.isdigit():
+            for key, name in channels.items():
+                if key.isdigit() and int(key) == int(channel):
+                    return name
+        return f"{self.config.name}:{channel}"
 
     def _next_timeout(self) -> float | None:
         deadlines = [t.deadline for t in self.trackers.values() if t.deadline is not None]
@@ -163,37 +297,31 @@ class Line:
             for event in tracker.tick(now):
                 await self.sink.publish(event)
 
-    async def _sleep_with_timers(self, seconds: float) -> None:
-        until = self.clock() + seconds
-        while (left := until - self.clock()) > 0:
-            timeout = self._next_timeout()
-            await asyncio.sleep(left if timeout is None else min(left, timeout))
-            await self._timers()
-
     async def _set_state(self, state: str, reason: str | None) -> None:
         if state == self.state and reason == self.reason:
             return
         if state == "down" and self.state == "down":
             self.reason = reason  # still down, possibly for a new reason: no new event
             return
-        self.state, self.reason = state, reason
+        self.state, self.reason, self.since = state, reason, _now_iso()
         if state == "up":
             log.info("line %s up on %s", self.name, self.config.port)
         else:
             log.warning("line %s down: %s", self.name, reason)
-        await self.sink.line_state(self.name, state, reason)
+        for name in self.names:
+            await self.sink.line_state(name, state, reason)
 
 
-def describe_open_error(port: str, exc: BaseException) -> str:
-    """One sentence saying why ``port`` cannot be used and what to do about it."""
+def _now_iso() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _brief(exc: BaseException) -> str:
+    """``read failed: [Errno 5] Input/output error`` → ``Input/output error``."""
+    strerror = getattr(exc, "strerror", None)
+    if strerror:
+        return strerror
     text = str(exc)
-    if "No such file" in text or ("could not open port" in text and "Errno 2" in text):
-        return f"{port} does not exist; plug the device in, or run `cidbridge ports` to find its path"
-    if "Permission denied" in text or "Errno 13" in text:
-        return (
-            f"permission denied on {port}; add this user to the dialout group "
-            "(sudo usermod -aG dialout $USER, then log in again)"
-        )
-    if "exclusively lock" in text or "Resource temporarily unavailable" in text:
-        return f"{port} is in use by another program (ModemManager? see the udev rule in the README)"
-    return f"cannot use {port}: {text}"
+    if "returned no data" in text:  # pyserial's words for a hang-up (POLLHUP, then EOF)
+        return "hang-up"
+    return text.rsplit("] ", 1)[-1] if "] " in text else text or type(exc).__name__

@@ -2,27 +2,49 @@
 
 What a client can rely on:
 
-* It connects with ``auth: {token, last_id}`` (both optional when no token is
-  configured).  A wrong or missing token is refused with ``connect_error``.
+* It connects with ``auth: {token, last_id, node}`` (all optional when no token is
+  configured).  A wrong or missing token is refused with ``connect_error``; so is a
+  peer that keeps reconnecting in a loop (it may retry later).
 * After connecting it first receives the events after ``last_id`` in id order (or,
   without ``last_id``, the events of the last ``replay_calls`` calls), then live
   events: no gap and no duplicate, even when calls arrive during the replay.
+* Every event carries ``node``, the name of the cidbridge whose call log assigned
+  its ``id``.  Ids are that node's (see :mod:`cidbridge.server.cluster`); a client
+  that passes a ``node`` other than this one has its ``last_id`` ignored and gets
+  the recent calls instead of a replay from a foreign id.
 * Nothing is sent to a client before its connect handler has accepted it: live
   events go to the room :data:`ROOM`, which a client joins only after its replay
   (never to "everyone", which includes clients still being authenticated).
+* A client that does not read its events fast enough is disconnected rather than
+  buffered forever (:mod:`cidbridge.server.fanout`); one that sends events (panels
+  send none) beyond a small allowance is disconnected.  Neither slows the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 import socketio
 
 from cidbridge.config import Config
 from cidbridge.hub import Hub
+from cidbridge.server.fanout import FanOut
+from cidbridge.server.security import (
+    CLIENT_EVENT_BURST,
+    CLIENT_EVENT_RATE,
+    MAX_CLIENT_MESSAGE,
+    RateLimiter,
+    check_token,
+    peer_address,
+)
+
+if TYPE_CHECKING:
+    from cidbridge.server.metrics import Metrics
+
+__all__ = ["ROOM", "Broadcaster", "check_token"]
 
 log = logging.getLogger(__name__)
 
@@ -32,74 +54,119 @@ REPLAY_BATCH = 500
 CONNECT_WAIT = 10.0
 
 
-def check_token(tokens: dict[str, str], offered: object) -> str | None:
-    """The name of the token ``offered`` matches (constant time), or None."""
-    if not isinstance(offered, str):
-        return None
-    match = None
-    for name, token in tokens.items():
-        if hmac.compare_digest(token.encode(), offered.encode()):
-            match = name
-    return match
-
-
 class Broadcaster:
     """The Socket.IO server and the hub sink that feeds it."""
 
-    def __init__(self, config: Config, hub: Hub) -> None:
+    def __init__(
+        self,
+        config: Config,
+        hub: Hub,
+        *,
+        node: str,
+        client_manager: socketio.AsyncManager | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.config = config
         self.hub = hub
         self.store = hub.store
+        self.node = node
+        self.metrics = metrics
         self.event_name = config.server.event_name
         cors: list[str] | str | None = list(config.server.cors_origins) or None
         if cors == ["*"]:
             cors = "*"
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
+            client_manager=client_manager,
             cors_allowed_origins=cors,
-            max_http_buffer_size=64_000,
+            max_http_buffer_size=MAX_CLIENT_MESSAGE,
             ping_interval=25,
             ping_timeout=20,
+            # Handlers run inline: the only one is the flood limiter, and a task per
+            # incoming event is exactly what a flooding client should not get.
+            async_handlers=False,
             logger=False,
             engineio_logger=False,
         )
+        self.fanout = FanOut(self.sio)
+        #: Called with each own event after local delivery (set by the cluster link).
+        self.publish_remote: Any = None
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
+        self.sio.on("*", self._client_event)
+        self._connects = RateLimiter(config.server.connect_burst, config.server.connect_rate)
+        self._client_events = RateLimiter(CLIENT_EVENT_BURST, CLIENT_EVENT_RATE)
         self._replays: set[asyncio.Task[None]] = set()
+        self._dropping: set[str] = set()
+        #: The token each connected client offered, so a reload can cut off revoked ones.
+        self.client_tokens: dict[str, str | None] = {}
 
     @property
     def clients(self) -> int:
-        """Clients currently receiving live events."""
+        """Clients of this process currently receiving live events."""
         return len(self.sio.manager.rooms.get("/", {}).get(ROOM, {}))
 
     # -- connection --------------------------------------------------------------
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any) -> bool:
         auth = auth if isinstance(auth, dict) else {}
+        peer = peer_address(environ)
+        if not self._connects.allow(peer):
+            self._refused("rate")
+            log.warning("refused a connection from %s: too many attempts", peer)
+            raise socketio.exceptions.ConnectionRefusedError("too many connection attempts; retry later")
         tokens = self.config.server.tokens
-        if tokens and check_token(tokens, auth.get("token")) is None:
+        token_name = check_token(tokens, auth.get("token")) if tokens else None
+        if tokens and token_name is None:
+            self._refused("token")
+            log.info("refused a connection from %s: invalid or missing token", peer)
             raise socketio.exceptions.ConnectionRefusedError("invalid or missing token")
         last_id = auth.get("last_id")
         if isinstance(last_id, bool) or not isinstance(last_id, int) or last_id < 0:
             last_id = None
+        node = auth.get("node")
+        if last_id is not None and isinstance(node, str) and node != self.node:
+            last_id = None  # an id from another node's log means nothing here
+        log.debug("client %s from %s (token %s) connected, last_id %s", sid, peer, token_name, last_id)
+        self.client_tokens[sid] = auth.get("token") if isinstance(auth.get("token"), str) else None
         task = asyncio.create_task(self._replay(sid, last_id), name=f"replay {sid}")
         self._replays.add(task)
         task.add_done_callback(self._replays.discard)
         return True
 
+    def _refused(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.clients_refused.labels(reason).inc()
+
     async def _disconnect(self, sid: str, reason: object = None) -> None:
+        self._client_events.forget(sid)
+        self._dropping.discard(sid)
+        self.client_tokens.pop(sid, None)
         log.debug("client %s disconnected (%s)", sid, reason)
+
+    async def _client_event(self, event: str, sid: str, *args: Any) -> None:
+        """Any event a client sends: panels send none, so only count it."""
+        if not self._client_events.allow(sid) and sid not in self._dropping:
+            self._dropping.add(sid)
+            log.warning("client %s sends too many events; disconnecting it", sid)
+            if self.metrics is not None:
+                self.metrics.clients_dropped.labels("flood").inc()
+            # Not inline: this handler runs in the client's own receive loop.
+            task = asyncio.create_task(self.sio.disconnect(sid), name=f"drop {sid}")
+            self._replays.add(task)
+            task.add_done_callback(self._replays.discard)
 
     async def _replay(self, sid: str, last_id: int | None) -> None:
         """Send what the client missed, then let it into the live room."""
         manager = self.sio.manager
         loop = asyncio.get_running_loop()
         give_up = loop.time() + CONNECT_WAIT
-        # The connect handler has returned; wait until the CONNECT ack is out.
+        # The connect handler has returned; wait until the CONNECT ack is queued.
         while not manager.is_connected(sid, "/"):
             if loop.time() > give_up or not manager.is_pre_connected(sid, "/"):
                 return
             await asyncio.sleep(0.005)
+        eio_sid = manager.eio_sid_from_sid(sid, "/")
         after = (
             last_id if last_id is not None else self.store.recent_calls_start(self.config.calls.replay_calls)
         )
@@ -115,20 +182,35 @@ class Broadcaster:
                             await self.sio.enter_room(sid, ROOM)
                         return
             for event in events:
-                await self.sio.emit(self.event_name, event, to=sid)
+                # Same path as live events, so the two can never overtake each other.
+                self.fanout.send(self.fanout.encode(self.event_name, self._outgoing(event)), [eio_sid])
             after = events[-1]["id"]
+            await asyncio.sleep(0)  # a long replay must not starve the other clients
 
     # -- hub sink ----------------------------------------------------------------
 
+    def _outgoing(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {**event, "node": self.node}
+
     async def deliver(self, event: dict[str, Any]) -> None:
-        if self.clients == 0:
+        """Send one committed event to every client in the room (then to other nodes)."""
+        started = time.perf_counter()
+        payload = self._outgoing(event)
+        recipients = list(self.sio.manager.rooms.get("/", {}).get(ROOM, {}).values())
+        if recipients:
+            self.fanout.send(self.fanout.encode(self.event_name, payload), recipients)
+        elif self.publish_remote is None:
             log.info(
                 "event %s (%s on %s) reached no client: none connected",
                 event["id"],
                 event["type"],
                 event.get("line"),
             )
-        await self.sio.emit(self.event_name, event, to=ROOM)
+        if self.metrics is not None:
+            self.metrics.emit_seconds.observe(time.perf_counter() - started)
+            self.metrics.events_emitted.labels(event["type"]).inc()
+        if self.publish_remote is not None and "origin" not in event:
+            await self.publish_remote(payload)
 
     async def close(self) -> None:
         for task in list(self._replays):

@@ -37,6 +37,8 @@ class PtyDevice:
         self._slave_path = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Slave fds of unplugged ptys, held until :meth:`close` (see :meth:`unplug`).
+        self.retired: list[int] = []
         self.plug()
 
     # -- lifecycle ---------------------------------------------------------------
@@ -75,13 +77,24 @@ class PtyDevice:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(2)
-        for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        # Closing the master hangs up every reader of the slave: the "unplug".  Our own
+        # slave fd is kept open (the tty is dead, opening it again fails) so that its
+        # /dev/pts number is not handed to the next pty opened on this machine while
+        # a daemon may still be retrying that path: tests running side by side would
+        # otherwise open each other's devices.
+        with contextlib.suppress(OSError):
+            os.close(self._master)
+        if self._slave >= 0:
+            self.retired.append(self._slave)
         self._master = self._slave = -1
 
     def close(self) -> None:
+        """Unplug for good and release every pty this device used."""
         self.unplug()
+        for fd in self.retired:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.retired.clear()
 
     def __enter__(self) -> PtyDevice:
         return self
@@ -91,12 +104,12 @@ class PtyDevice:
 
     # -- output ------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
-        """Send bytes to cidbridge now."""
+    def write(self, data: bytes, timeout: float = 1.0) -> None:
+        """Send bytes to cidbridge now; wait up to ``timeout`` s whenever the pty is full."""
         with self._lock:
             view = memoryview(data)
             while view:
-                _, ready, _ = select.select([], [self._master], [], 1.0)
+                _, ready, _ = select.select([], [self._master], [], timeout)
                 if not ready:
                     raise TimeoutError("the reader is not draining the pty")
                 written = os.write(self._master, view)

@@ -1,5 +1,5 @@
-"""Durable storage: the SQLite call log."""
+"""Durable storage: the SQLite call log, its retention, and its CSV export."""
 
-from cidbridge.store.calllog import CallLog, StoreError
+from cidbridge.store.calllog import CALL_COLUMNS, CallLog, CallQuery, StoreError
 
-__all__ = ["CallLog", "StoreError"]
+__all__ = ["CALL_COLUMNS", "CallLog", "CallQuery", "StoreError"]

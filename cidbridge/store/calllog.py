@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 # Each entry migrates the schema from version i to i + 1 (PRAGMA user_version).
 MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema.
     """
     CREATE TABLE events (
         id       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -49,22 +53,65 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX calls_started ON calls (started);
     """,
+    # 2: times as Unix seconds (UTC), for ranges and retention whatever the local
+    # offset was; the phonebook's view of a caller; digits, for finding a number.
+    """
+    ALTER TABLE events ADD COLUMN unix REAL;
+    UPDATE events SET unix = (julianday(time) - 2440587.5) * 86400.0;
+    CREATE INDEX events_unix ON events (unix);
+    ALTER TABLE calls ADD COLUMN started_unix REAL;
+    ALTER TABLE calls ADD COLUMN digits TEXT;
+    ALTER TABLE calls ADD COLUMN e164 TEXT;
+    ALTER TABLE calls ADD COLUMN network_name TEXT;
+    ALTER TABLE calls ADD COLUMN note TEXT;
+    ALTER TABLE calls ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;
+    UPDATE calls SET started_unix = (julianday(started) - 2440587.5) * 86400.0,
+                     digits = replace(replace(replace(replace(number, '-', ''), ' ', ''), '+', ''), '.', ''),
+                     network_name = name;
+    CREATE INDEX calls_started_unix ON calls (started_unix);
+    CREATE INDEX calls_line ON calls (line, first_event);
+    CREATE INDEX calls_first_event ON calls (first_event);
+    """,
 )
 
+#: What a call row holds, in the order the CLI and the CSV export show it.
 CALL_COLUMNS = (
     "call_id",
     "line",
     "started",
     "ended",
     "number",
+    "display",
+    "e164",
     "name",
+    "network_name",
+    "note",
     "number_absence",
     "name_absence",
-    "display",
     "rings",
     "outcome",
     "duration_s",
+    "waiting",
+    "first_event",
+    "last_event",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class CallQuery:
+    """Which calls to list: newest first, filtered, one page at a time.
+
+    ``before`` is a paging cursor: the ``first_event`` of the last call of the previous
+    page (stable while new calls arrive, unlike an offset).
+    """
+
+    limit: int = 50
+    before: int | None = None
+    since: float | None = None
+    until: float | None = None
+    line: str | None = None
+    #: Digits anywhere in the number (``5678`` finds ``010-1234-5678``).
+    number: str | None = None
 
 
 class StoreError(Exception):
@@ -81,7 +128,10 @@ class CallLog:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    def open(self) -> CallLog:
+    def open(self, *, create: bool = True) -> CallLog:
+        """Open (and migrate) the log; with ``create=False`` a missing file is an error."""
+        if not create and not self.path.is_file():
+            raise StoreError(f"there is no call log at {self.path}; check [store] path or pass --db")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -141,8 +191,15 @@ class CallLog:
         try:
             db.execute("BEGIN IMMEDIATE")
             cursor = db.execute(
-                "INSERT INTO events (time, type, call_id, line, payload) VALUES (?, ?, ?, ?, ?)",
-                (event["time"], event["type"], event.get("call_id"), event.get("line"), payload),
+                "INSERT INTO events (time, unix, type, call_id, line, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    event["time"],
+                    unix_time(event["time"]),
+                    event["type"],
+                    event.get("call_id"),
+                    event.get("line"),
+                    payload,
+                ),
             )
             event_id = int(cursor.lastrowid or 0)
             if event.get("call_id") and event["type"] != "line":
@@ -159,15 +216,21 @@ class CallLog:
         ended = event["time"] if event["type"] == "end" else None
         db.execute(
             """
-            INSERT INTO calls (call_id, line, started, ended, number, name, number_absence,
-                               name_absence, display, rings, outcome, duration_s,
-                               first_event, last_event)
-            VALUES (:call_id, :line, :time, :ended, :number, :name, :number_absence,
-                    :name_absence, :display, :rings, :outcome, :duration_s, :id, :id)
+            INSERT INTO calls (call_id, line, started, started_unix, ended, number, digits, e164,
+                               name, network_name, note, number_absence, name_absence, display,
+                               rings, outcome, duration_s, waiting, first_event, last_event)
+            VALUES (:call_id, :line, :time, :unix, :ended, :number, :digits, :e164,
+                    :name, :network_name, :note, :number_absence, :name_absence, :display,
+                    :rings, :outcome, :duration_s, :waiting, :id, :id)
             ON CONFLICT (call_id) DO UPDATE SET
                 ended = coalesce(excluded.ended, ended),
                 number = coalesce(excluded.number, number),
+                digits = coalesce(excluded.digits, digits),
+                e164 = coalesce(excluded.e164, e164),
                 name = coalesce(excluded.name, name),
+                network_name = coalesce(excluded.network_name, network_name),
+                note = coalesce(excluded.note, note),
+                waiting = max(excluded.waiting, waiting),
                 number_absence = CASE WHEN coalesce(excluded.number, number) IS NULL
                                       THEN coalesce(excluded.number_absence, number_absence) END,
                 name_absence = CASE WHEN coalesce(excluded.name, name) IS NULL
@@ -182,9 +245,15 @@ class CallLog:
                 "call_id": event["call_id"],
                 "line": event.get("line") or "",
                 "time": event["time"],
+                "unix": unix_time(event["time"]),
                 "ended": ended,
                 "number": event.get("number"),
+                "digits": _digits(event.get("number")),
+                "e164": event.get("e164"),
                 "name": event.get("name"),
+                "network_name": event.get("network_name", event.get("name")),
+                "note": event.get("note"),
+                "waiting": 1 if event.get("waiting") else 0,
                 "number_absence": event.get("number_absence"),
                 "name_absence": event.get("name_absence"),
                 "display": event.get("display"),
@@ -218,16 +287,81 @@ class CallLog:
         ).fetchone()
         return int(row[0]) - 1 if row[0] is not None else 0
 
-    def calls(self, *, limit: int = 50, line: str | None = None) -> list[dict[str, Any]]:
-        """The most recent calls, newest first."""
-        sql = f"SELECT {', '.join(CALL_COLUMNS)} FROM calls"
+    def calls(self, query: CallQuery | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Calls matching ``query`` (or the same fields as keywords), newest first."""
+        query = query or CallQuery(**filters)
+        where: list[str] = []
         args: list[Any] = []
-        if line is not None:
-            sql += " WHERE line = ?"
-            args.append(line)
+        if query.before is not None:
+            where.append("first_event < ?")
+            args.append(query.before)
+        if query.since is not None:
+            where.append("started_unix >= ?")
+            args.append(query.since)
+        if query.until is not None:
+            where.append("started_unix < ?")
+            args.append(query.until)
+        if query.line is not None:
+            where.append("line = ?")
+            args.append(query.line)
+        digits = _digits(query.number)
+        if digits:
+            where.append("instr(digits, ?) > 0")
+            args.append(digits)
+        sql = f"SELECT {', '.join(CALL_COLUMNS)} FROM calls"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY first_event DESC LIMIT ?"
-        args.append(limit)
-        return [dict(zip(CALL_COLUMNS, row, strict=True)) for row in self.db.execute(sql, args)]
+        args.append(max(0, query.limit))
+        rows = [dict(zip(CALL_COLUMNS, row, strict=True)) for row in self.db.execute(sql, args)]
+        for row in rows:
+            row["waiting"] = bool(row["waiting"])
+        return rows
+
+    # -- retention ---------------------------------------------------------------
+
+    def prune(self, older_than: float, batch: int = 500) -> int:
+        """Delete one batch of events and calls from before Unix time ``older_than``.
+
+        Returns how many rows went; call it until it returns 0.  Small batches keep
+        each write transaction short, so a call arriving meanwhile is not held up.
+        """
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            events = db.execute(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE unix < ? ORDER BY id LIMIT ?)",
+                (older_than, batch),
+            ).rowcount
+            calls = db.execute(
+                "DELETE FROM calls WHERE call_id IN "
+                "(SELECT call_id FROM calls WHERE started_unix < ? ORDER BY first_event LIMIT ?)",
+                (older_than, batch),
+            ).rowcount
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StoreError(f"cannot prune the call log {self.path} ({exc})") from None
+        return events + calls
+
+
+def unix_time(iso: str) -> float:
+    """Unix seconds of an ISO 8601 time; a time without an offset is taken as local.
+
+    A time that does not parse (a mirrored event from a broken peer) is stamped with
+    now rather than refused: the event is still logged, and expires in due course.
+    """
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except (TypeError, ValueError):
+        return time.time()
+
+
+def _digits(number: str | None) -> str | None:
+    if not number:
+        return None
+    return "".join(ch for ch in number if ch.isdigit()) or None
 
 
 def _event(row: tuple[int, str]) -> dict[str, Any]:

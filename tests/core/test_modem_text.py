@@ -137,3 +137,60 @@ def test_encode_block_round_trips():
         4,
         5,
     )
+
+
+def test_dle_shielded_ring_and_handset_codes():
+    frames = decode(b"\x10R\x10XNAME = JUMP\r\nNMBR = 123\r\n\r\n\x10H\r\n\x10h\r\n")
+    assert [(f["kind"], f.get("state")) for f in frames] == [
+        ("ring", None),
+        ("cid", None),
+        ("hook", "off"),
+        ("hook", "on"),
+    ]
+    assert frames[1]["name"] == "JUMP"
+
+
+def test_a_modem_switched_to_hex_output_mid_stream_gives_xdmf_frames():
+    data = (
+        T1 + b"ATZ\r\nOK\r\nAT+VCID=2\r\nOK\r\nRING\r\n"
+        b"802001083035313131383532020a3430373535353030303007084a4f484e20444f4584\r\nRING\r\n"
+    )
+    frames = decode(data)
+    assert [(f["kind"], f["format"]) for f in frames][-3:] == [
+        ("ring", "modem-text"),
+        ("cid", "xdmf"),
+        ("ring", "modem-text"),
+    ]
+    assert frames[-2]["number"] == "4075550000" and frames[-2]["name"] == "JOHN DOE"
+
+
+def test_blank_line_emits_a_block_once_it_has_a_number_not_before():
+    frames = decode(b"DATE = 0101\r\n\r\nTIME = 1200\r\nNMBR = 55\r\n\r\nNAME = LATE\r\nRING\r\n")
+    assert [(f["kind"], f.get("number"), f.get("name")) for f in frames] == [
+        ("cid", "55", None),
+        ("cid", None, "LATE"),
+        ("ring", None, None),
+    ]
+    assert (frames[0]["month"], frames[0]["hour"]) == (1, 12)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"DATE = 0321\r\nTIME = 1405\r\nNMBR =  P \r\nNAME = \t O\r\n",
+        b"DATE = 1399\r\nTIME = 2460\r\nDDN = 123\r\nNAME = X=Y\r\n",
+        b"DATE=0101\rTIME=0000\rNBR=\rNAME=\r",
+        b"DATE = 0321\r\nTIME = 1405\r\nNMBR = 1\r\nNAME = " + b"N" * 200 + b"\r\n",
+    ],
+)
+def test_the_fast_block_path_and_the_line_path_agree(block):
+    # Whole, the block is matched at once; one byte at a time, it goes line by line.
+    data = b"RING\r\n" + block + block + b"RING\r\n"
+    assert decode(data) == decode(data, chunk=1)
+
+
+def test_endless_mesg_lines_are_capped():
+    decoder = ModemTextDecoder()
+    for _ in range(1000):
+        decoder.feed(b"MESG = 110101\r\n", 0.0)
+    assert len(decoder._block["mesg"]) <= 8 and decoder.stats.overflows > 900

@@ -2,12 +2,21 @@
 //
 //   node client.js URL [OPTIONS_JSON]
 //
-// OPTIONS_JSON: {"token": "...", "last_id": N, "transports": ["websocket"], "event": "cti-event",
-//                "reconnection": true}
-// Output lines: {"ev":"connect","sid":...}, {"ev":"connect_error","message":...},
-//               {"ev":"event","data":{...}}, {"ev":"disconnect","reason":...}
-// Stdin commands (one per line): "close" (drop the connection), "open" (reconnect), "exit".
-// Like a real panel, it passes the last id it saw in `auth` on every (re)connect.
+// OPTIONS_JSON (all optional):
+//   token, last_id, node     sent in `auth` (like a real panel, last_id and node are
+//                            updated from every event and sent again on reconnect)
+//   transports               default ["websocket"]; ["polling"], ["polling","websocket"]
+//   upgrade                  false to stay on the first transport
+//   event                    event name, default "cti-event"
+//   reconnection             default true
+//   reconnection_delay       ms before reconnecting, default 100 (then up to 500)
+//   origin                   Origin header to send (CORS tests)
+//   insecure                 true to accept a self-signed TLS certificate
+// Output lines: {"ev":"connect","sid","transport"}, {"ev":"upgrade","transport"},
+//               {"ev":"connect_error","message"}, {"ev":"event","data","at"},
+//               {"ev":"disconnect","reason"}, {"ev":"sent","count"}
+// Stdin commands, one per line: "close" (drop the connection), "open" (reconnect),
+// "flood N" (emit N events at once), "exit".
 "use strict";
 const { io } = require("socket.io-client");
 const readline = require("readline");
@@ -15,17 +24,22 @@ const readline = require("readline");
 const url = process.argv[2];
 const opts = JSON.parse(process.argv[3] || "{}");
 let lastId = opts.last_id ?? null;
+let node = opts.node ?? null;
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
 const socket = io(url, {
   transports: opts.transports || ["websocket"],
+  upgrade: opts.upgrade ?? true,
   reconnection: opts.reconnection ?? true,
-  reconnectionDelay: 100,
-  reconnectionDelayMax: 500,
+  reconnectionDelay: opts.reconnection_delay ?? 100,
+  reconnectionDelayMax: Math.max(500, opts.reconnection_delay ?? 0),
+  extraHeaders: opts.origin ? { Origin: opts.origin } : undefined,
+  rejectUnauthorized: !opts.insecure,
   auth: (cb) => {
     const auth = {};
     if (opts.token !== undefined) auth.token = opts.token;
     if (lastId !== null) auth.last_id = lastId;
+    if (node !== null) auth.node = node;
     cb(auth);
   },
 });
@@ -36,12 +50,20 @@ socket.on("connect_error", (err) => out({ ev: "connect_error", message: err.mess
 socket.on("disconnect", (reason) => out({ ev: "disconnect", reason }));
 socket.on(opts.event || "cti-event", (data) => {
   if (typeof data?.id === "number") lastId = Math.max(lastId ?? 0, data.id);
+  if (typeof data?.node === "string") node = data.node;
   out({ ev: "event", data, at: Date.now() });
 });
 
 readline.createInterface({ input: process.stdin }).on("line", (line) => {
-  const cmd = line.trim();
+  const [cmd, arg] = line.trim().split(/\s+/);
   if (cmd === "close") socket.disconnect();
   else if (cmd === "open") socket.connect();
-  else if (cmd === "exit") { socket.close(); process.exit(0); }
+  else if (cmd === "flood") {
+    const count = Number(arg || 1000);
+    for (let i = 0; i < count; i++) socket.emit("spam", { i });
+    out({ ev: "sent", count });
+  } else if (cmd === "exit") {
+    socket.close();
+    process.exit(0);
+  }
 });

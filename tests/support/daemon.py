@@ -15,14 +15,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-READY = re.compile(r"panel at (http://\S+)")
+READY = re.compile(r"panel at (https?://\S+)")
 
 
 def write_config(path: Path, *, lines: list[dict[str, Any]], db: Path, **sections: dict[str, Any]) -> Path:
     """Write a TOML config: ``lines`` are [[lines]] tables, ``sections`` other tables."""
-    out = ["[server]", 'host = "127.0.0.1"', "port = 0"]
-    for key, value in sections.pop("server", {}).items():
-        out.append(f"{key} = {json.dumps(value)}")
+    # Defaults first; a test's own [server] keys (a fixed port for a restart) replace them.
+    server = {"host": "127.0.0.1", "port": 0, **sections.pop("server", {})}
+    out = ["[server]"] + [f"{key} = {json.dumps(value)}" for key, value in server.items()]
     out += ["", "[store]", f"path = {json.dumps(str(db))}"]
     for name, table in sections.items():
         out += ["", f"[{name}]"] + [f"{k} = {json.dumps(v)}" for k, v in table.items()]

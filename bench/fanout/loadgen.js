@@ -1,0 +1,140 @@
+// The load generator: N real socket.io-client connections (websocket) to one server,
+// the same for cidbridge and for the Node seed server.  Driven by run.py over stdin.
+//
+//   node loadgen.js URL N OPTIONS_JSON
+//
+// OPTIONS_JSON: {"token": "...", "trigger": "http://.../api/cti/incoming-call"}
+// Prints {"ready": true, ...} once all N are connected, then answers one JSON line per
+// command read from stdin:
+//   {"cmd": "trial", "k": K, "base": B, "timeout_ms": T}
+//       POST K calls (numbers B..B+K-1) back to back and wait until every client has
+//       all K, or T ms: {"first_ms", "last_ms", "delivered", "expected"} measured from
+//       just before the first POST, on this process's monotonic clock.
+//   {"cmd": "watch"}
+//       from now on print {"number", "t_ns"} for every event client 0 receives
+//       (t_ns: CLOCK_MONOTONIC, the clock Python's time.monotonic_ns() reads).
+//   {"cmd": "exit"}
+"use strict";
+const http = require("http");
+const readline = require("readline");
+const { io } = require("socket.io-client");
+
+const [url, count, optionsJson] = process.argv.slice(2);
+const N = Number(count);
+const options = JSON.parse(optionsJson || "{}");
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+const now = () => Number(process.hrtime.bigint()) / 1e6; // ms, monotonic
+
+let trial = null; // the trial being measured
+let watching = false;
+const sockets = [];
+
+function onEvent(index, event) {
+  const number = event && event.number;
+  if (watching && index === 0) out({ number, t_ns: process.hrtime.bigint().toString() });
+  if (trial === null || event.type === "end" || !trial.numbers.has(number)) return;
+  const at = now();
+  if (trial.first === null) trial.first = at;
+  trial.delivered += 1;
+  trial.perClient[index] += 1;
+  if (trial.perClient[index] === trial.k) {
+    trial.done += 1;
+    if (trial.done === N) finish();
+  }
+}
+
+function finish() {
+  const t = trial;
+  trial = null;
+  clearTimeout(t.timer);
+  out({
+    first_ms: t.first === null ? null : t.first - t.start,
+    last_ms: t.done === N ? now() - t.start : null,
+    delivered: t.delivered,
+    expected: N * t.k,
+  });
+}
+
+function post(number) {
+  const body = JSON.stringify({ number, name: "BENCH", line: `b${number}` });
+  const request = http.request(options.trigger, {
+    method: "POST",
+    agent,
+    headers: {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+      authorization: `Bearer ${options.token || ""}`,
+    },
+  });
+  request.on("response", (response) => {
+    if (response.statusCode !== 200) process.stderr.write(`trigger answered ${response.statusCode}\n`);
+    response.resume();
+  });
+  request.on("error", (err) => process.stderr.write(`trigger failed: ${err.message}\n`));
+  request.end(body);
+}
+
+function runTrial({ k, base, timeout_ms }) {
+  const numbers = [];
+  for (let i = 0; i < k; i++) numbers.push(String(base + i));
+  trial = {
+    k,
+    numbers: new Set(numbers),
+    first: null,
+    delivered: 0,
+    done: 0,
+    perClient: new Uint32Array(N),
+    start: now(),
+  };
+  trial.timer = setTimeout(finish, timeout_ms);
+  for (const number of numbers) post(number);
+}
+
+// Connect in waves so the handshake storm is the same for both servers.
+async function connectAll() {
+  const started = now();
+  const wave = 100;
+  for (let i = 0; i < N; i += wave) {
+    const batch = [];
+    for (let j = i; j < Math.min(N, i + wave); j++) {
+      const socket = io(url, {
+        transports: ["websocket"],
+        auth: { token: options.token },
+        reconnection: false,
+        forceNew: true,
+      });
+      const index = j;
+      socket.on("cti-event", (event) => onEvent(index, event));
+      sockets.push(socket);
+      batch.push(
+        new Promise((resolve, reject) => {
+          socket.once("connect", resolve);
+          socket.once("connect_error", (err) => reject(new Error(`client ${index}: ${err.message}`)));
+        }),
+      );
+    }
+    await Promise.all(batch);
+  }
+  return now() - started;
+}
+
+connectAll().then(
+  (ms) => out({ ready: true, connected: sockets.length, connect_ms: ms }),
+  (err) => {
+    out({ ready: false, error: err.message });
+    process.exit(1);
+  },
+);
+
+readline.createInterface({ input: process.stdin }).on("line", (line) => {
+  const command = JSON.parse(line);
+  if (command.cmd === "trial") runTrial(command);
+  else if (command.cmd === "watch") {
+    watching = true;
+    out({ watching: true });
+  } else if (command.cmd === "exit") {
+    for (const socket of sockets) socket.close();
+    process.exit(0);
+  }
+});
