@@ -85,6 +85,8 @@ class BroadcastConfig:
 class StoreConfig:
     path: Path = field(default_factory=lambda: default_state_dir() / "calls.sqlite")
     retention_days: int = 90
+    #: "normal": synced within a second, off the event loop; "full": fsync before broadcast.
+    synchronous: str = "normal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +171,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "connect_rate": (int, float),
     },
     "broadcast": {"redis_url": str, "node": str, "channel": str},
-    "store": {"path": str, "retention_days": int},
+    "store": {"path": str, "retention_days": int, "synchronous": str},
     "calls": {"ring_gap": (int, float), "region": str, "replay_calls": int, "phonebook": str},
     "lines": {
         "name": str,
@@ -320,9 +322,13 @@ def _store(reader: _Reader, raw: dict[str, Any]) -> StoreConfig:
     if retention < 1:
         reader.problem("store.retention_days", f"must be at least 1, not {retention}")
         retention = 90
+    synchronous = raw.get("synchronous", "normal")
+    if synchronous not in ("normal", "full"):
+        reader.problem("store.synchronous", f'must be "normal" or "full", not {synchronous!r}')
+        synchronous = "normal"
     if "path" in raw:
-        return StoreConfig(Path(raw["path"]).expanduser(), retention)
-    return StoreConfig(retention_days=retention)
+        return StoreConfig(Path(raw["path"]).expanduser(), retention, synchronous)
+    return StoreConfig(retention_days=retention, synchronous=synchronous)
 
 
 def _calls(reader: _Reader, raw: dict[str, Any]) -> CallsConfig:

@@ -42,6 +42,7 @@ from cidbridge.lines.serial_line import Line
 from cidbridge.server.broadcast import check_token
 from cidbridge.server.web import WebServer
 from cidbridge.store import CallLog, StoreError
+from cidbridge.store.flush import keep_flushed
 from cidbridge.store.retention import keep_pruned
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ class Daemon:
 
     async def _startup(self) -> None:
         cfg = self.config
-        self.store = CallLog(cfg.store.path)
+        self.store = CallLog(cfg.store.path, synchronous=cfg.store.synchronous)
         try:
             self.store.open()
         except StoreError as exc:
@@ -179,6 +180,7 @@ class Daemon:
         self.hub.use_phonebook(cfg.calls.phonebook, cfg.calls.region)
         self.hub.sinks.append(service.EventLogSink())
         self.reload_hooks.append(lambda new: self.hub.use_phonebook(new.calls.phonebook, new.calls.region))
+        await self.hub.end_unfinished()  # before any client or line: nobody sees a stale call
         # Socket.IO, HTTP API, ingest, metrics and (with redis_url) the cluster link.
         self.web = WebServer(cfg, self.hub, status=self.status, lines=lambda: self.lines)
         self.broadcaster, self.http = self.web.broadcaster, self.web.http
@@ -208,6 +210,7 @@ class Daemon:
             self._start_line(line_config)
         retention = keep_pruned(self.store, lambda: self.config.store.retention_days)
         self._tasks.append(asyncio.create_task(retention, name="retention"))
+        self._tasks.append(asyncio.create_task(keep_flushed(self.store), name="flush"))
         if self.lines:
             waits = [asyncio.create_task(line.first_attempt_done.wait()) for line in self.lines]
             await asyncio.wait(waits, timeout=LINE_START_WAIT)
@@ -312,7 +315,7 @@ class Daemon:
         self.config = replace(
             new,
             server=replace(new.server, host=old.server.host, port=old.server.port),
-            store=replace(new.store, path=old.store.path),
+            store=replace(new.store, path=old.store.path, synchronous=old.store.synchronous),
         )
         await self._apply(plan)
         for hook in self.reload_hooks:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cidbridge import numbers
-from cidbridge.core.tracker import CallEvent
+from cidbridge.core.tracker import END, UNKNOWN, CallEvent
 from cidbridge.phonebook import Contact, Phonebook
 from cidbridge.store import CallLog
 
@@ -119,6 +119,33 @@ class Hub:
             payload["name_absence"] = None
             payload["note"] = contact.note
         return await self._commit(payload)
+
+    async def end_unfinished(self) -> int:
+        """End the calls a previous run left open (it crashed, or the power went).
+
+        The call tracker that followed them is gone, so their outcome is ``unknown``;
+        ending them keeps panels from showing a call as ringing forever.  Returns how
+        many were ended.
+        """
+        unfinished = self.store.unfinished_calls()
+        for call in unfinished:
+            await self.publish(
+                CallEvent(
+                    END,
+                    call["call_id"],
+                    call["line"],
+                    number=call["number"],
+                    name=call["network_name"],
+                    number_absence=call["number_absence"],
+                    name_absence=call["name_absence"],
+                    ring_count=call["rings"],
+                    outcome=UNKNOWN,
+                    waiting=call["waiting"],
+                )
+            )
+        if unfinished:
+            log.warning("ended %d call(s) left open by the previous run (outcome unknown)", len(unfinished))
+        return len(unfinished)
 
     def _contact(self, number: str | None) -> Contact | None:
         if self.phonebook is None or not number:

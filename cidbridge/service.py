@@ -164,7 +164,7 @@ class ReloadPlan:
     reconnect with a valid one), CORS origins, the event name, the region, the
     replay size, the log level, and the lines: added lines start, removed lines stop,
     changed lines restart; untouched lines keep their port open.  Needs a restart:
-    the listening address (``server.host``/``port``), the call log path.
+    the listening address (``server.host``/``port``), the call log path and sync mode.
     """
 
     new: Config
@@ -195,6 +195,7 @@ class ReloadPlan:
                 ("server.host", old.server.host, new.server.host),
                 ("server.port", old.server.port, new.server.port),
                 ("store.path", old.store.path, new.store.path),
+                ("store.synchronous", old.store.synchronous, new.store.synchronous),
             )
             if before != after
         ]

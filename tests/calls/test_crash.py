@@ -37,6 +37,9 @@ def test_events_seen_before_a_sigkill_are_in_the_log_after_restart(modem, start_
     restarted = start_daemon(line, calls={"ring_gap": RING_GAP})
     served = {e["id"]: e for e in log_events(restarted)}
     assert served[seen["id"]]["number"] == "01033330001" and served[seen["id"]]["name"] == "CRASH TEST"
+    # The call that was ringing when the daemon died is ended, not left ringing forever.
+    (ended,) = [e for e in served.values() if e["type"] == "end" and e["call_id"] == seen["call_id"]]
+    assert ended["outcome"] == "unknown" and ended["number"] == "01033330001"
     call(device, model, "01033330002")
     client = NodeClient(restarted.url, last_id=seen["id"])
     try:

@@ -108,7 +108,7 @@ def decode_message(msg: bytes, fmt: str = "xdmf", *, verified: bool = False) -> 
         return InvalidFrame(fmt, "checksum", msg)
     kind = msg[0]
     if kind == MDMF_CID:
-        return mdmf_call(msg, fmt)
+        return mdmf_call(msg, fmt) or InvalidFrame(fmt, "param", msg)
     if kind == SDMF_CID:
         payload = msg[2:-1]
         if len(payload) < 8:
@@ -130,8 +130,9 @@ def decode_message(msg: bytes, fmt: str = "xdmf", *, verified: bool = False) -> 
     return InvalidFrame(fmt, "type", msg)
 
 
-def mdmf_call(msg: bytes, fmt: str) -> Frame:
-    """Decode an MDMF call-setup message whose checksum is already verified."""
+def mdmf_call(msg: bytes, fmt: str) -> CidFrame | None:
+    """Decode an MDMF call-setup message whose checksum is already verified; None if
+    its parameters do not fit its length (the caller reports it invalid)."""
     # Written flat, with literal parameter codes (see the P_* constants) and no helper
     # calls for the usual values: this is the hot loop of binary decoding.
     end = len(msg) - 1
@@ -151,7 +152,7 @@ def mdmf_call(msg: bytes, fmt: str) -> Frame:
         param = msg[i]
         j = i + 2 + msg[i + 1]
         if j > end:
-            return InvalidFrame(fmt, "param", msg)
+            return None
         value = msg[i + 2 : j]
         i = j
         if param == 2:  # P_NUMBER

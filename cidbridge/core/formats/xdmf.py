@@ -191,12 +191,12 @@ class XdmfDecoder(Decoder):
         n = len(buf)
         pos = 0
         found = 0  # good messages taken inline (counted once, at the end)
+        skipped = 0  # noise bytes, likewise
         if self._direct:
             pos, waiting = self._back_to_back(buf, 0, n, out, final)
             if waiting:
-                self._done(buf, pos, True, found)
+                self._done(buf, pos, True, found, skipped)
                 return
-        stats = self.stats
         types = MESSAGE_TYPES
         append = out.append
         for match in _SEIZURE.finditer(buf, pos):
@@ -207,51 +207,49 @@ class XdmfDecoder(Decoder):
                 if match.end() - pos < MIN_SEIZURE:
                     continue
                 start = pos
-            stats.skipped += start - pos
+            skipped += start - pos
             after = match.end()
             first = after if after < n and buf[after] in types else after + 1
             if first + 1 < n and buf[first] in types:
                 end = first + buf[first + 1] + 3
                 message = buf[first:end]
                 if end <= n and not sum(message) & 0xFF:
-                    if message[0] == 0x80 and (end - first < 48 or not _SEIZURE.search(message, 2)):
-                        # (A long "message" that swallows a seizure is checked the slow way.)
-                        frame = mdmf_call(message, FORMAT)
-                    elif message[1] in PLAUSIBLE_LENGTHS[message[0]]:
-                        frame = decode_message(message, verified=True)
+                    # An invalid message goes the slow way below: perhaps the random
+                    # byte only looked like a message type.
+                    if message[0] == 0x80:
+                        # (A long "message" that swallows a seizure is checked there too.)
+                        good = mdmf_call(message, FORMAT) if end - first < 48 else _good(buf, first, end)
                     else:
-                        frame = _IMPLAUSIBLE
-                    # An invalid one goes the slow way: perhaps the random byte only
-                    # looked like a message type.
-                    if frame.kind != "invalid":
+                        good = _good(buf, first, end)
+                    if good is not None:
                         found += 1
-                        append(frame)
+                        append(good)
                         pos = end
                         if end < n and buf[end] in types:
                             self._after_message = True
                             pos, waiting = self._back_to_back(buf, end, n, out, final)
                             if waiting:
-                                self._done(buf, pos, True, found)
+                                self._done(buf, pos, True, found, skipped)
                                 return
                         continue
             while after < n and buf[after] == _MARK:
                 after += 1
             resume = self._after_seizure(buf, after, n, out, final)
             if resume < 0:
-                self._done(buf, match.end() - MIN_SEIZURE, False, found)
+                self._done(buf, match.end() - MIN_SEIZURE, False, found, skipped)
                 return
             pos = resume
             if resume > after:
                 pos, waiting = self._back_to_back(buf, resume, n, out, final)
                 if waiting:
-                    self._done(buf, pos, True, found)
+                    self._done(buf, pos, True, found, skipped)
                     return
         # No seizure left: keep a run of U's that the next read may complete.
         keep = n
         while keep > pos and keep > n - MIN_SEIZURE + 1 and buf[keep - 1] == 0x55:
             keep -= 1
-        stats.skipped += keep - pos
-        self._done(buf, keep, False, found)
+        skipped += keep - pos
+        self._done(buf, keep, False, found, skipped)
 
     def _back_to_back(self, buf: bytes, pos: int, n: int, out: list[Frame], final: bool) -> tuple[int, bool]:
         """Messages at ``pos`` with no seizure before them (stream start, right after a
@@ -271,7 +269,9 @@ class XdmfDecoder(Decoder):
             pos = self._emit(buf, pos, end, out)
         return pos, False
 
-    def _done(self, buf: bytes, keep: int, direct: bool, found: int) -> None:
+    def _done(self, buf: bytes, keep: int, direct: bool, found: int, skipped: int) -> None:
+        """Keep ``buf[keep:]`` for the next read and add up what this one found."""
+        self.stats.skipped += skipped
         kept = buf[keep:]
         if len(kept) > MAX_BUFFER:
             # Only endless mark bytes after a seizure get here: give up on that seizure.
@@ -353,9 +353,6 @@ def _good(buf: bytes, start: int, end: int) -> Frame | None:
 #: Payload lengths a message of each type can have (SDMF: 8 date digits and 1-20
 #: number characters; SDMF message waiting: exactly 3; MDMF: at least one parameter).
 PLAUSIBLE_LENGTHS = {0x04: range(9, 29), 0x06: range(3, 4), 0x80: range(3, 256), 0x82: range(3, 256)}
-
-
-_IMPLAUSIBLE = InvalidFrame(FORMAT, "length")
 
 
 def _plausible(buf: bytes, start: int, n: int) -> bool:
