@@ -41,8 +41,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 TOKEN = "bench-token-0123456789abcdef"
 NODE = shutil.which("node") or "node"
-#: How cidbridge is started; --store-sync normal swaps in serve_store_normal.py.
-SERVE = ["-m", "cidbridge"]
+#: The call log's ``[store] synchronous`` for cidbridge (``--store-sync``).
+STORE_SYNC = ["normal"]
 #: cidbridge's ring gap in the latency run: the smallest the config allows.
 RING_GAP = 1.0
 
@@ -117,6 +117,7 @@ def cidbridge_server(workdir: Path, *, line_port: str | None = None) -> Iterator
         "connect_rate = 1000000.0",
         "[store]",
         f'path = "{workdir / "calls.sqlite"}"',
+        f'synchronous = "{STORE_SYNC[0]}"',
         "[log]",
         'level = "warning"',
     ]
@@ -132,7 +133,7 @@ def cidbridge_server(workdir: Path, *, line_port: str | None = None) -> Iterator
         ]
     config.write_text("\n".join(text) + "\n")
     proc = subprocess.Popen(
-        pinned(0, [sys.executable, *SERVE, "serve", "--config", str(config)]),
+        pinned(0, [sys.executable, "-m", "cidbridge", "serve", "--config", str(config)]),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -305,7 +306,7 @@ def latency_run(path: str, calls: int) -> list[float]:
     return latencies
 
 
-def commit_cost(samples: int = 200) -> list[float]:
+def commit_cost(synchronous: str, samples: int = 200) -> list[float]:
     """Milliseconds per call-log commit on this disk (cidbridge commits before it sends)."""
     sys.path.insert(0, str(ROOT))
     from cidbridge.store import CallLog
@@ -313,7 +314,7 @@ def commit_cost(samples: int = 200) -> list[float]:
     times = []
     with (
         tempfile.TemporaryDirectory(prefix="cidbridge-bench-") as tmp,
-        CallLog(Path(tmp) / "c.sqlite") as log,
+        CallLog(Path(tmp) / "c.sqlite", synchronous=synchronous) as log,
     ):
         for i in range(samples):
             event = {"time": "2026-01-01T09:00:00.000+09:00", "type": "call", "call_id": f"c{i}", "line": "x"}
@@ -364,13 +365,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: N=1,100, few trials")
     parser.add_argument(
         "--store-sync",
-        choices=("full", "normal"),
-        default="full",
-        help="what-if: run cidbridge's call log at SQLite synchronous=NORMAL (no fsync per event)",
+        choices=("normal", "full"),
+        default="normal",
+        help="cidbridge's [store] synchronous: normal (the default) or full (an fsync per event)",
     )
     args = parser.parse_args()
-    if args.store_sync == "normal":
-        SERVE[:] = [str(HERE / "serve_store_normal.py")]
+    STORE_SYNC[0] = args.store_sync
     if args.quick:
         args.clients, args.trials, args.bursts, args.latency_calls = "1,100", 5, 1, 10
     if not (HERE / "node_modules" / "socket.io").is_dir():
@@ -415,15 +415,11 @@ def main() -> None:
             f"max {max(values):.2f}  ({len(values)} calls)",
             flush=True,
         )
-    commits = commit_cost()
+    commits = commit_cost(args.store_sync)
     print(
-        "\ncall-log commit (SQLite WAL, synchronous=FULL) on this disk: "
+        f"\ncall-log commit (SQLite WAL, synchronous={args.store_sync.upper()}) on this disk: "
         f"p50 {percentile(commits, 50):.2f} ms, p99 {percentile(commits, 99):.2f} ms "
-        + (
-            "(part of every cidbridge time above, none of node's)"
-            if args.store_sync == "full"
-            else "(not run)"
-        )
+        "(part of every cidbridge time above, none of node's)"
     )
     print(f"\nmachine after: {machine()}")
 

@@ -36,6 +36,7 @@ from cidbridge.server.security import (
     CLIENT_EVENT_BURST,
     CLIENT_EVENT_RATE,
     MAX_CLIENT_MESSAGE,
+    LogLimiter,
     RateLimiter,
     check_token,
     peer_address,
@@ -96,6 +97,7 @@ class Broadcaster:
         self.sio.on("*", self._client_event)
         self._connects = RateLimiter(config.server.connect_burst, config.server.connect_rate)
         self._client_events = RateLimiter(CLIENT_EVENT_BURST, CLIENT_EVENT_RATE)
+        self._refusal_log = LogLimiter()
         self._replays: set[asyncio.Task[None]] = set()
         self._dropping: set[str] = set()
         #: The token each connected client offered, so a reload can cut off revoked ones.
@@ -113,13 +115,15 @@ class Broadcaster:
         peer = peer_address(environ)
         if not self._connects.allow(peer):
             self._refused("rate")
-            log.warning("refused a connection from %s: too many attempts", peer)
+            if (repeats := self._refusal_log.check((peer, "rate"))) is not None:
+                log.warning("refused a connection from %s: too many attempts%s", peer, _more(repeats))
             raise socketio.exceptions.ConnectionRefusedError("too many connection attempts; retry later")
         tokens = self.config.server.tokens
         token_name = check_token(tokens, auth.get("token")) if tokens else None
         if tokens and token_name is None:
             self._refused("token")
-            log.info("refused a connection from %s: invalid or missing token", peer)
+            if (repeats := self._refusal_log.check((peer, "token"))) is not None:
+                log.info("refused a connection from %s: invalid or missing token%s", peer, _more(repeats))
             raise socketio.exceptions.ConnectionRefusedError("invalid or missing token")
         last_id = auth.get("last_id")
         if isinstance(last_id, bool) or not isinstance(last_id, int) or last_id < 0:
@@ -216,3 +220,8 @@ class Broadcaster:
         for task in list(self._replays):
             task.cancel()
         await self.sio.shutdown()
+
+
+def _more(repeats: int) -> str:
+    """The tail of a throttled refusal line: how many were not logged before it."""
+    return f" ({repeats} more since the last report)" if repeats else ""

@@ -119,3 +119,35 @@ class RateLimiter:
         ]
         for key in full or list(self._buckets)[: self.max_keys // 2]:
             del self._buckets[key]
+
+
+class LogLimiter:
+    """At most one log line per key every ``interval`` seconds, counting the rest.
+
+    A panel left with a wrong token retries every few seconds for months; one line a
+    minute says so without burying the journal.  Memory is bounded like
+    :class:`RateLimiter`'s.
+    """
+
+    def __init__(
+        self, interval: float = 60.0, *, max_keys: int = 1_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval = interval
+        self.max_keys = max_keys
+        self.clock = clock
+        #: key -> (when it was last logged, refusals not logged since)
+        self._seen: dict[object, tuple[float, int]] = {}
+
+    def check(self, key: object) -> int | None:
+        """None to stay quiet; else log now, mentioning this many suppressed repeats."""
+        now = self.clock()
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < self.interval:
+            self._seen[key] = (last[0], last[1] + 1)
+            return None
+        if last is None and len(self._seen) >= self.max_keys:
+            self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.interval}
+            if len(self._seen) >= self.max_keys:
+                return None  # too many distinct peers at once: the counters still count them
+        self._seen[key] = (now, 0)
+        return last[1] if last is not None else 0

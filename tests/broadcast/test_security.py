@@ -129,11 +129,21 @@ def test_reconnect_loop_is_refused_while_connected_clients_carry_on(start_daemon
                 refusal = json.loads(answer[2:])
                 break
         assert refusal == {"message": "too many connection attempts; retry later"}
+        for _ in range(5):  # the loop goes on: refused again, but not logged again
+            raw = RawSocketIO(daemon.url)
+            try:
+                raw.connect({"token": TOKEN})
+                assert raw.receive_until(lambda f: f.startswith(("40", "44"))).startswith("44")
+            finally:
+                raw.close()
         post_call(daemon.url, {"number": "0212342222"}, TOKEN)
         connected.wait_event(lambda e: e["number"] == "0212342222")
     finally:
         connected.close()
     assert not any(m["ev"] == "disconnect" for m in connected.seen)
+    daemon.stop()
+    refusals = [line for line in daemon.stderr_lines if "too many attempts" in line]
+    assert len(refusals) == 1, refusals
 
 
 def test_tokens_never_reach_the_log(start_daemon):

@@ -210,6 +210,10 @@ TRANSCRIPTS = {
         b"RING\r\nMESG = 110101\r\nDATE = 0511\r\nTIME = 1852\r\nNAME = JOHN DOE\r\nNMBR = 4075550000\r\nRING\r\n",
         ["ring", ("4075550000", "JOHN DOE", (5, 11, 18, 52)), "ring"],
     ),
+    "T6": (  # Bell Canada, MESG last: a block is a frame once complete, so the MESG is not in it
+        b"RING\r\nDATE = 0511\r\nTIME = 1852\r\nNAME = JOHN DOE\r\nNMBR = 4075550000\r\nMESG = 06014C\r\nRING\r\n",
+        ["ring", ("4075550000", "JOHN DOE", (5, 11, 18, 52)), "ring"],
+    ),
     "T7": (
         b"DATE = 0124\r\nTIME = 1534\r\nNMBR = 0207####123\r\n\r\nRING\r\n\r\nRING\r\n",
         [("0207####123", None, (1, 24, 15, 34)), "ring", "ring"],
