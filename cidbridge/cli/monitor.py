@@ -8,7 +8,6 @@ one line per chunk and per frame is printed instead (frames as the same JSON tha
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections import deque
@@ -31,7 +30,7 @@ from cidbridge.lines.at_channel import AtChannel
 from cidbridge.lines.capture import DEFAULT_MAX_BYTES, RawCapture
 from cidbridge.lines.diagnose import describe_open_error
 from cidbridge.lines.modem import InitDialogue, ModemError, init_sequence
-from cidbridge.lines.port import open_port
+from cidbridge.lines.port import close_port, open_port
 
 #: Bytes per hex row.
 ROW = 16
@@ -211,12 +210,7 @@ async def _watch(
         view.note(f"listening on {port}")
         await reading
     finally:
-        reading.cancel()
-        writer.close()
-        await asyncio.gather(reading, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(2):
-                await writer.wait_closed()
+        await close_port(writer, reading)
 
 
 def _now() -> str:

@@ -64,6 +64,23 @@ async def open_port(url: str, baudrate: int) -> Streams:
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
+async def close_port(writer: asyncio.StreamWriter, *tasks: asyncio.Task[Any], timeout: float = 2.0) -> None:
+    """Cancel ``tasks`` (the port's readers), close the port and wait until it is closed.
+
+    Waiting matters: the file descriptor and its lock must be released before the same
+    path is opened again.  A port that will not close within ``timeout`` is left to
+    the transport; a failure to close is not an error worth raising here.
+    """
+    for task in tasks:
+        task.cancel()
+    writer.close()
+    # gather, not a suppress(BaseException): the caller's own cancellation must go through.
+    await asyncio.gather(*tasks, return_exceptions=True)
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(timeout):
+            await writer.wait_closed()
+
+
 def _has_fileno(port: serial.SerialBase) -> bool:
     try:
         port.fileno()

@@ -20,7 +20,7 @@ from cidbridge.core.formats import FORMATS, make_decoder
 from cidbridge.core.frames import Frame
 from cidbridge.lines.at_channel import AtChannel
 from cidbridge.lines.modem import CALLER_ID_CHAIN, DEFAULT_INIT, Response
-from cidbridge.lines.port import open_port
+from cidbridge.lines.port import close_port, open_port
 
 #: Identification commands (research/ncid.md §1.2): model, chipset, maker, fax/voice
 #: classes, caller-ID modes, country.  Logged by NCID for support for the same reason.
@@ -130,12 +130,7 @@ async def probe(
             report.heard = bytes(heard)
             report.formats = detect_formats(report.heard)
     finally:
-        reading.cancel()
-        writer.close()
-        await asyncio.gather(reading, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(2):
-                await writer.wait_closed()
+        await close_port(writer, reading)
     return report
 
 

@@ -21,7 +21,6 @@ Nothing here decodes or decides what a call is: that is the sans-I/O core's job.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -38,7 +37,7 @@ from cidbridge.lines.at_channel import AtChannel
 from cidbridge.lines.capture import RawCapture
 from cidbridge.lines.diagnose import describe_open_error
 from cidbridge.lines.modem import KEEPALIVE_COMMAND, InitDialogue, ModemError, init_sequence
-from cidbridge.lines.port import PathWatch, is_url, open_port
+from cidbridge.lines.port import PathWatch, close_port, is_url, open_port
 
 log = logging.getLogger(__name__)
 
@@ -163,16 +162,8 @@ class Line:
             for task in done:
                 task.result()  # raises why the session ended
         finally:
-            for task in tasks:
-                task.cancel()
-            writer.close()
-            # gather, not a suppress(BaseException): our own cancellation must go through.
-            await asyncio.gather(*tasks, return_exceptions=True)
-            # Wait for the port to be really closed (fd and lock released) before the
-            # next session opens the same path.
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(CLOSE_TIMEOUT):
-                    await writer.wait_closed()
+            # Closed for real (fd and lock released) before the next session reopens it.
+            await close_port(writer, *tasks, timeout=CLOSE_TIMEOUT)
 
     async def _while_reading(self, coro: Coroutine[Any, Any, Any], tasks: set[asyncio.Task[Any]]) -> Any:
         """Run ``coro`` while the reader runs; if reading fails first, raise its error."""
