@@ -146,6 +146,9 @@ class Broadcaster:
         self._client_events.forget(sid)
         self._dropping.discard(sid)
         self.client_tokens.pop(sid, None)
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is not None:
+            self.fanout.discard_queued(eio_sid)
         log.debug("client %s disconnected (%s)", sid, reason)
 
     async def _client_event(self, event: str, sid: str, *args: Any) -> None:
@@ -185,6 +188,8 @@ class Broadcaster:
                         if manager.is_connected(sid, "/"):
                             await self.sio.enter_room(sid, ROOM)
                         return
+            if not manager.is_connected(sid, "/"):
+                return  # gone mid-replay: it will ask again, with its own last_id
             for event in events:
                 # Same path as live events, so the two can never overtake each other.
                 self.fanout.send(self.fanout.encode(self.event_name, self._outgoing(event)), [eio_sid])

@@ -127,7 +127,7 @@ class FanOut:
         stats = self.stats
         for eio_sid in recipients:
             sock = sockets.get(eio_sid)
-            if sock is None or sock.closed:
+            if sock is None or sock.closed or sock.closing:
                 continue
             transport = _idle_websocket_transport(sock)
             if transport is not None:
@@ -140,6 +140,38 @@ class FanOut:
                 stats.queued += 1
                 if sock.queue.qsize() > SLOW_CLIENT_BUFFER // 256:
                     self._drop_slow(eio_sid, None)
+
+    def discard_queued(self, eio_sid: str) -> int:
+        """Drop the events still queued for a client that is leaving; return how many.
+
+        python-engineio keeps a closed socket, queue included, until its next ping
+        timer fires (up to ``ping_interval``, 25 s): a client reconnecting in a loop
+        left hundreds of undelivered events behind each time.  Nothing is lost by
+        dropping them: the client reconnects with its ``last_id`` and catches up from
+        the call log.  Only events encoded here are dropped: Socket.IO's own packets
+        (the DISCONNECT telling the client why) and Engine.IO's (ping, close) stay, in
+        order, and every drop is marked done, so a ``close()`` waiting for the queue is
+        not held up.
+        """
+        sock = self.sio.eio.sockets.get(eio_sid)
+        if sock is None:
+            return 0
+        queue = sock.queue
+        kept = []
+        dropped = 0
+        while True:
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            queue.task_done()
+            if hasattr(item, "cidbridge_frame"):  # one of ours: a call event
+                dropped += 1
+            else:
+                kept.append(item)
+        for item in kept:
+            queue.put_nowait(item)
+        return dropped
 
     def _drop_slow(self, eio_sid: str, transport: asyncio.Transport | None) -> None:
         self.stats.slow_dropped += 1

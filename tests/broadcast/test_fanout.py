@@ -7,10 +7,11 @@ import json
 import threading
 
 import pytest
+from engineio import packet as eio_packet
 
 from cidbridge.config import parse
 from cidbridge.server.fanout import FanOut, websocket_text_frame
-from tests.broadcast.support import InProcessDaemon, RawSocketIO, http
+from tests.broadcast.support import InProcessDaemon, RawSocketIO, http, wait_until
 from tests.support.node import NodeClient
 
 TOKEN = "fanout-token-0123456789"
@@ -100,37 +101,74 @@ def test_websocket_clients_take_the_direct_path_and_polling_the_queue(daemon):
     assert b'cidbridge_fanout_frames_total{path="direct"}' in body
 
 
+class _Sock:
+    """An Engine.IO socket as FanOut sees it, without a transport it recognises."""
+
+    closed = False
+    closing = False
+    upgraded = True
+    upgrading = False
+
+    def __init__(self):
+        self.queue = asyncio.Queue()
+
+
+class _Sio:
+    def __init__(self):
+        self.eio = type("Eio", (), {})()
+        self.eio._async = {"websocket": None}
+        self.eio.sockets = {"e1": _Sock()}
+
+    @staticmethod
+    def packet_class(*args, **kwargs):
+        from socketio.packet import Packet
+
+        return Packet(*args, **kwargs)
+
+
 def test_fanout_falls_back_to_the_queue_when_it_cannot_see_the_transport():
     """A socket without the tracked WebSocket (another server stack) is served by its queue."""
-
-    class Queue(asyncio.Queue):
-        pass
-
-    class Sock:
-        closed = False
-        upgraded = True
-        upgrading = False
-
-        def __init__(self):
-            self.queue = Queue()
-
-    class Eio:
-        def __init__(self):
-            self._async = {"websocket": None}
-            self.sockets = {"e1": Sock()}
-
-    class Sio:
-        eio = Eio()
-
-        @staticmethod
-        def packet_class(*args, **kwargs):
-            from socketio.packet import Packet
-
-            return Packet(*args, **kwargs)
-
-    fanout = FanOut(Sio())  # type: ignore[arg-type]
+    Sio = _Sio()
+    fanout = FanOut(Sio)  # type: ignore[arg-type]
     packet = fanout.encode("cti-event", {"id": 1})
     fanout.send(packet, ["e1", "gone"])
     assert Sio.eio.sockets["e1"].queue.get_nowait() is packet
     assert (fanout.stats.direct, fanout.stats.queued) == (0, 1)
     assert packet.encode() == '42["cti-event",{"id":1}]'
+
+
+def test_a_leaving_client_keeps_no_events_queued_but_engineio_packets_stay():
+    sio = _Sio()
+    fanout = FanOut(sio)  # type: ignore[arg-type]
+    sock = sio.eio.sockets["e1"]
+    fanout.send(fanout.encode("cti-event", {"id": 1}), ["e1"])
+    sock.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
+    fanout.send(fanout.encode("cti-event", {"id": 2}), ["e1"])
+    sock.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, "41"))  # Socket.IO's DISCONNECT
+    assert fanout.discard_queued("e1") == 2
+    assert fanout.discard_queued("gone") == 0
+    assert [sock.queue.get_nowait().packet_type for _ in range(2)] == [eio_packet.PING, eio_packet.MESSAGE]
+    sock.queue.task_done()
+    sock.queue.task_done()
+    assert sock.queue._unfinished_tasks == 0  # a close() joining the queue is not held up
+    sock.closing = True
+    fanout.send(fanout.encode("cti-event", {"id": 3}), ["e1"])
+    assert sock.queue.empty()  # nothing is queued for a socket on its way out
+
+
+def test_a_client_that_leaves_mid_replay_stops_its_replay(daemon):
+    """Events are not pushed at a client that has gone; it catches up when it returns."""
+    daemon.publish_calls(12_000, start=2000)
+    stats = daemon.daemon.broadcaster.fanout.stats
+    before = stats.direct + stats.queued
+    client = RawSocketIO(daemon.url)
+    try:
+        client.connect({"token": TOKEN, "last_id": 0})
+        client.send("41")  # leaves the namespace at once, the connection stays open
+        wait_until(lambda: stats.direct + stats.queued > before, what="the replay to start")
+        wait_until(lambda: not daemon.daemon.broadcaster._replays, what="the replay to end")
+    finally:
+        client.close()
+    # It takes the daemon a few batches of 500 to read the client's "41"; without the
+    # check every one of the 12,000 events would be pushed at it.
+    assert stats.direct + stats.queued - before < 6000

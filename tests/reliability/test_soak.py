@@ -39,8 +39,9 @@ LINES = 4
 CLIENTS = 50
 #: Each line is unplugged and replugged after this many of its calls.
 UNPLUG_EVERY = 600
-#: Generous bound on RSS growth over the soak: a leak per event or per client exceeds it.
-MAX_RSS_GROWTH_MB = 64
+#: Bound on RSS growth after the first 20 % of the calls: 1.5 MB measured, 4x that
+#: allowed.  Undelivered replays kept by closed Engine.IO sockets grew it by 8-14 MB.
+MAX_RSS_GROWTH_MB = 6
 
 
 pytestmark = pytest.mark.slow
