@@ -337,6 +337,7 @@ class Daemon:
         self.broadcaster.event_name = cfg.server.event_name
         cors: list[str] | str | None = list(cfg.server.cors_origins) or None
         self.broadcaster.sio.eio.cors_allowed_origins = "*" if cors == ["*"] else cors
+        self.http.cors.allow(cfg.server.cors_origins)
         self.http.tokens = cfg.server.tokens
         self.http.replay_calls = cfg.calls.replay_calls
         if plan.tokens_revoked:

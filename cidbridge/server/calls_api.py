@@ -104,31 +104,38 @@ class CallsApi:
         raw = request.headers.get("last-event-id") or request.query_params.get("after")
         after = int(raw) if raw and raw.isdigit() else None
         return StreamingResponse(
-            self._sse(after),
+            self._sse(after, lambda: self.authorised(request)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    async def _sse(self, after: int | None) -> AsyncIterator[bytes]:
+    async def _sse(self, after: int | None, allowed: Callable[[], bool]) -> AsyncIterator[bytes]:
+        """The stream: replay after ``after``, then live events, while ``allowed()`` holds.
+
+        ``allowed`` is asked again before every batch, event and keep-alive, so a token
+        revoked by a reload ends the stream before anything more is sent (the browser's
+        EventSource then reconnects, is refused with 401, and stops).
+        """
         hub = self.hub
         subscription = hub.subscribe()  # first, so nothing committed from now on is missed
         try:
             if after is None:
                 after = hub.store.recent_calls_start(self.replay_calls())
             yield f"retry: {SSE_RETRY_MS}\n\n".encode()
-            while events := hub.store.events_after(after, PAGE_LIMIT):
+            while allowed() and (events := hub.store.events_after(after, PAGE_LIMIT)):
                 for event in events:
                     yield _sse_message(event)
                 after = events[-1]["id"]
-            while True:
+            while allowed():
                 try:
                     event = await asyncio.wait_for(subscription.queue.get(), SSE_KEEPALIVE)
                 except TimeoutError:
-                    yield b": keep-alive\n\n"
+                    if allowed():
+                        yield b": keep-alive\n\n"
                     continue
                 if event is None:
                     return  # fell too far behind: the browser reconnects and catches up
-                if event["id"] > after:
+                if event["id"] > after and allowed():
                     after = event["id"]
                     yield _sse_message(event)
         finally:

@@ -24,12 +24,12 @@ from importlib import resources
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cidbridge.hub import Hub
 from cidbridge.server.broadcast import check_token
@@ -57,16 +57,17 @@ class HttpApp:
         panel = resources.files("cidbridge.server") / "panel"
         # replay_calls is read per request: a reload may change it.
         calls_api = CallsApi(hub, authorised=self._authorised, replay_calls=lambda: self.replay_calls)
-        self.app = Starlette(
+        routes = Starlette(
             routes=[
                 Route("/", self.index),
                 Route("/healthz", self.healthz),
                 *calls_api.routes,
                 Mount("/panel", StaticFiles(directory=str(panel)), name="panel"),
                 *extra_routes,
-            ],
-            middleware=_cors(cors_origins),
+            ]
         )
+        #: The ASGI app to serve; its CORS allow-list can be replaced (:meth:`Cors.allow`).
+        self.app = self.cors = Cors(routes, cors_origins)
         self._index = (panel / "index.html").read_bytes()
 
     # -- helpers -----------------------------------------------------------------
@@ -93,16 +94,31 @@ class HttpApp:
         return JSONResponse(status, status_code=200 if healthy else 503)
 
 
-def _cors(origins: Sequence[str]) -> list[Middleware]:
-    """The same allow-list as Socket.IO's ``cors_allowed_origins``; none = same origin."""
-    if not origins:
-        return []
-    return [
-        Middleware(
-            CORSMiddleware,
-            allow_origins=list(origins),
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-            max_age=600,
+class Cors:
+    """Starlette's CORS middleware around ``app``, with an allow-list a reload can replace.
+
+    The same allow-list as Socket.IO's ``cors_allowed_origins``; none = same origin
+    (no CORS headers at all).
+    """
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
+        self.app = app
+        self._serve: ASGIApp = app
+        self.allow(origins)
+
+    def allow(self, origins: Sequence[str]) -> None:
+        """From now on, answer these origins (requests in flight finish as they began)."""
+        self._serve = (
+            CORSMiddleware(
+                self.app,
+                allow_origins=list(origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+                max_age=600,
+            )
+            if origins
+            else self.app
         )
-    ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._serve(scope, receive, send)

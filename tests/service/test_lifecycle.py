@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import socket
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from cidbridge.sim.modem import Caller, SimulatedModem
 from cidbridge.sim.pty import PtyDevice
 from tests.support.daemon import DaemonProcess, write_config
 from tests.support.node import NodeClient, node_or_skip
+from tests.support.sse import SseReader
 
 #: The longest a SIGTERM'd daemon may take to exit (the issue's bar; TimeoutStopSec is 15).
 STOP_BUDGET = 5.0
@@ -51,10 +53,16 @@ def receive_until(sock: socket.socket, predicate, timeout: float = 20.0) -> list
     raise TimeoutError(f"no matching notify message in {timeout}s; got {messages}")
 
 
-def write_reloadable(path: Path, lines: list[dict[str, str]], db: Path, tokens: dict[str, str]) -> None:
+def write_reloadable(
+    path: Path, lines: list[dict[str, str]], db: Path, tokens: dict[str, str], cors: tuple[str, ...] = ()
+) -> None:
     """A config with named tokens (an inline table, which ``write_config`` does not write)."""
     table = ", ".join(f'{name} = "{value}"' for name, value in tokens.items())
-    text = f'[server]\nhost = "127.0.0.1"\nport = 0\ntokens = {{ {table} }}\n\n[store]\npath = "{db}"\n'
+    origins = ", ".join(f'"{origin}"' for origin in cors)
+    text = (
+        f'[server]\nhost = "127.0.0.1"\nport = 0\ntokens = {{ {table} }}\ncors_origins = [{origins}]\n\n'
+        f'[store]\npath = "{db}"\n'
+    )
     for line in lines:
         text += "\n[[lines]]\n" + "".join(f'{key} = "{value}"\n' for key, value in line.items())
     path.write_text(text)
@@ -117,27 +125,33 @@ def test_reload_keeps_clients_and_applies_lines_and_tokens(modem, tmp_path: Path
     desk = {"name": "desk", "port": device.path}
     write_reloadable(config, [desk], db, {"default": "first-token"})
     daemon = DaemonProcess(config)
-    client = second = None
+    client = second = stream = None
     try:
         daemon.wait_ready()
         client = NodeClient(daemon.url, token="first-token")
         assert client.wait_connected()["ev"] == "connect"
 
-        # Add a line and a second token: SIGHUP, no restart, the client stays.
+        assert _cors_origin(daemon, PANEL) is None  # same origin only, so far
+
+        # Add a line, a second token and a CORS origin: SIGHUP, no restart, the client stays.
         write_reloadable(
             config,
             [desk, {"name": "side", "port": device_b.path}],
             db,
             {"default": "first-token", "panel": "second-token"},
+            cors=(PANEL,),
         )
         daemon.proc.send_signal(signal.SIGHUP)
         client.wait_event(lambda e: e["type"] == "line" and e["line"] == "side" and e["state"] == "up")
+        assert _cors_origin(daemon, PANEL) == PANEL
         assert model_b.cid_enabled
         device_b.play(model_b.call_script(Caller("0212345678"), rings=1), speed=20)
         call = client.wait_event(lambda e: e["type"] == "call" and e["line"] == "side")
         assert call["number"] == "0212345678"
         second = NodeClient(daemon.url, token="second-token")
         assert second.wait_connected()["ev"] == "connect"
+        stream = SseReader(daemon.url.rstrip("/") + "/api/stream?token=second-token")
+        stream.wait_event(lambda e: e["type"] == "call" and e["line"] == "side")
 
         # A broken file is reported and ignored: the daemon keeps its configuration.
         config.write_text(config.read_text() + "\n[server]\nport = 1\n")
@@ -157,14 +171,30 @@ def test_reload_keeps_clients_and_applies_lines_and_tokens(modem, tmp_path: Path
         _wait_for_log(daemon, "reloaded")
         assert "side" not in daemon.get("/healthz", token="first-token")[1]["lines"]
         assert second.wait_for(lambda m: m["ev"] == "disconnect")["reason"] == "io server disconnect"
+        # The panel's stream with the revoked token ends before it is sent anything more.
+        assert stream.ended.wait(10)
+        assert not any(e["type"] == "line" and e["state"] == "down" for e in stream.events)
         assert [m for m in client.seen if m["ev"] in ("disconnect", "connect_error")] == []
         assert sum(m["ev"] == "connect" for m in client.seen) == 1
     finally:
-        for peer in (client, second):
+        for peer in (client, second, stream):
             if peer is not None:
                 peer.close()
         daemon.stop()
         device_b.close()
+
+
+PANEL = "https://panel.example"
+
+
+def _cors_origin(daemon: DaemonProcess, origin: str) -> str | None:
+    """The ``Access-Control-Allow-Origin`` the HTTP API answers a page from ``origin``."""
+    request = urllib.request.Request(
+        daemon.url.rstrip("/") + "/api/calls?limit=1",
+        headers={"Origin": origin, "Authorization": "Bearer first-token"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.headers.get("access-control-allow-origin")
 
 
 def _wait_for_log(daemon: DaemonProcess, text: str, timeout: float = 10.0) -> str:
