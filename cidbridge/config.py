@@ -92,6 +92,8 @@ class StoreConfig:
 @dataclass(frozen=True, slots=True)
 class CallsConfig:
     ring_gap: float = 8.0
+    #: Seconds a call on a device that reports no rings waits for a pick-up.
+    ringless_timeout: float = 45.0
     region: str = "KR"
     replay_calls: int = 20
     #: CSV of number, name[, note] whose names win over the network's (None: no phonebook).
@@ -172,7 +174,13 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     },
     "broadcast": {"redis_url": str, "node": str, "channel": str},
     "store": {"path": str, "retention_days": int, "synchronous": str},
-    "calls": {"ring_gap": (int, float), "region": str, "replay_calls": int, "phonebook": str},
+    "calls": {
+        "ring_gap": (int, float),
+        "ringless_timeout": (int, float),
+        "region": str,
+        "replay_calls": int,
+        "phonebook": str,
+    },
     "lines": {
         "name": str,
         "port": str,
@@ -336,6 +344,10 @@ def _calls(reader: _Reader, raw: dict[str, Any]) -> CallsConfig:
     if not 1.0 <= ring_gap <= 60.0:
         reader.problem("calls.ring_gap", f"must be 1-60 seconds, not {ring_gap}")
         ring_gap = 8.0
+    ringless = float(raw.get("ringless_timeout", 45.0))
+    if not 5.0 <= ringless <= 600.0:
+        reader.problem("calls.ringless_timeout", f"must be 5-600 seconds, not {ringless}")
+        ringless = 45.0
     region = raw.get("region", "KR").upper()
     if not re.fullmatch(r"[A-Z]{2}", region) or region not in phonenumbers.SUPPORTED_REGIONS:
         reader.problem("calls.region", f'must be a two-letter country code like "KR", not {region!r}')
@@ -350,7 +362,7 @@ def _calls(reader: _Reader, raw: dict[str, Any]) -> CallsConfig:
         phonebook = Path(raw["phonebook"]).expanduser()
         if not phonebook.is_absolute() and reader.file:
             phonebook = Path(reader.file).resolve().parent / phonebook
-    return CallsConfig(ring_gap, region, replay, phonebook)
+    return CallsConfig(ring_gap, ringless, region, replay, phonebook)
 
 
 def _lines(reader: _Reader, raw_lines: Any) -> tuple[LineConfig, ...]:

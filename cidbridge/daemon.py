@@ -267,7 +267,8 @@ class Daemon:
     def _start_line(self, line_config: LineConfig) -> None:
         if self.capture is not None:
             line_config = with_capture(line_config, self.capture, several=len(self.config.lines) > 1)
-        line = Line(line_config, self.hub, ring_gap=self.config.calls.ring_gap)
+        calls = self.config.calls
+        line = Line(line_config, self.hub, ring_gap=calls.ring_gap, ringless_timeout=calls.ringless_timeout)
         self.lines.append(line)
         task = asyncio.create_task(line.run(), name=f"line {line.name}")
         self._tasks.append(task)
@@ -338,6 +339,9 @@ class Daemon:
         cors: list[str] | str | None = list(cfg.server.cors_origins) or None
         self.broadcaster.sio.eio.cors_allowed_origins = "*" if cors == ["*"] else cors
         self.http.cors.allow(cfg.server.cors_origins)
+        for line in self.lines:
+            line.set_timing(cfg.calls.ring_gap, cfg.calls.ringless_timeout)
+        self.web.ingest.set_timing(cfg.calls.ring_gap, cfg.calls.ringless_timeout)
         self.http.tokens = cfg.server.tokens
         self.http.replay_calls = cfg.calls.replay_calls
         if plan.tokens_revoked:

@@ -71,12 +71,14 @@ class Line:
         sink: EventSink,
         *,
         ring_gap: float = 8.0,
+        ringless_timeout: float = 45.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.sink = sink
         self.clock = clock
         self.ring_gap = ring_gap
+        self.ringless_timeout = ringless_timeout
         self.decoder = make_decoder(config.format)
         self.trackers: dict[str | None, CallTracker] = {}
         self.state = "starting"
@@ -255,9 +257,17 @@ class Line:
     def _tracker(self, channel: str | None) -> CallTracker:
         tracker = self.trackers.get(channel)
         if tracker is None:
-            tracker = CallTracker(self._line_name(channel), ring_gap=self.ring_gap)
+            tracker = CallTracker(
+                self._line_name(channel), ring_gap=self.ring_gap, ringless_timeout=self.ringless_timeout
+            )
             self.trackers[channel] = tracker
         return tracker
+
+    def set_timing(self, ring_gap: float, ringless_timeout: float) -> None:
+        """New ``[calls]`` timings (a reload), for the calls in progress too."""
+        self.ring_gap, self.ringless_timeout = ring_gap, ringless_timeout
+        for tracker in self.trackers.values():
+            tracker.ring_gap, tracker.ringless_timeout = ring_gap, ringless_timeout
 
     def _line_name(self, channel: str | None) -> str:
         """The line name a channel's calls are shown under (``channels`` in the config)."""

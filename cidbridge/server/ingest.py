@@ -134,6 +134,7 @@ class Ingest:
         tokens: Callable[[], dict[str, str]],
         serial_lines: Callable[[], set[str]],
         ring_gap: float,
+        ringless_timeout: float = 45.0,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -141,6 +142,7 @@ class Ingest:
         self.tokens = tokens
         self.serial_lines = serial_lines
         self.ring_gap = ring_gap
+        self.ringless_timeout = ringless_timeout
         self.metrics = metrics
         self.clock = clock
         self.trackers: dict[str, CallTracker] = {}
@@ -191,13 +193,23 @@ class Ingest:
         call_id = committed[-1]["call_id"] if committed else None
         return {"call_id": call_id, "events": [{"id": e["id"], "type": e["type"]} for e in committed]}
 
+    def set_timing(self, ring_gap: float, ringless_timeout: float) -> None:
+        """New ``[calls]`` timings (a reload), for the calls in progress too."""
+        self.ring_gap, self.ringless_timeout = ring_gap, ringless_timeout
+        for tracker in self.trackers.values():
+            tracker.ring_gap, tracker.ringless_timeout = ring_gap, ringless_timeout
+        self._wake.set()  # deadlines moved
+
     def _tracker(self, line: str) -> CallTracker:
         tracker = self.trackers.get(line)
         if tracker is None:
             # Random call ids: an ingest line's calls must not collide with another
             # source's, nor with its own from before a restart.
             tracker = CallTracker(
-                line, ring_gap=self.ring_gap, new_call_id=lambda: f"{line}-{uuid.uuid4().hex[:12]}"
+                line,
+                ring_gap=self.ring_gap,
+                ringless_timeout=self.ringless_timeout,
+                new_call_id=lambda: f"{line}-{uuid.uuid4().hex[:12]}",
             )
             self.trackers[line] = tracker
         if self._timer is None or self._timer.done():

@@ -74,6 +74,7 @@ class WebServer:
             tokens=lambda: self.http.tokens,
             serial_lines=lambda: {line.name for line in self.lines()},
             ring_gap=config.calls.ring_gap,
+            ringless_timeout=config.calls.ringless_timeout,
             metrics=self.metrics,
         )
         hub.sinks.extend([self.broadcaster, self.metrics])

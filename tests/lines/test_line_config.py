@@ -69,3 +69,15 @@ def test_capture_paths_for_one_and_several_lines(tmp_path):
     assert line.capture == tmp_path / "x.raw"
     assert with_capture(line, Path("/tmp/raw.bin"), several=False).capture == Path("/tmp/raw.bin")
     assert with_capture(line, Path("/tmp/raw.bin"), several=True).capture == Path("/tmp/raw.desk.bin")
+
+
+def test_new_call_timings_reach_the_calls_in_progress():
+    """A reload's [calls] ring_gap and ringless_timeout apply to every tracker of a line."""
+    from cidbridge.lines.serial_line import Line
+
+    line = Line(parse_line('device = "box"'), sink=None, ring_gap=8.0, ringless_timeout=45.0)  # type: ignore[arg-type]
+    tracker = line._tracker(None)
+    assert (tracker.ring_gap, tracker.ringless_timeout) == (8.0, 45.0)
+    line.set_timing(5.0, 90.0)
+    assert (tracker.ring_gap, tracker.ringless_timeout) == (5.0, 90.0)
+    assert line._tracker("2").ringless_timeout == 90.0  # and to the ones that start later

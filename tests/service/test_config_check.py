@@ -162,3 +162,10 @@ def test_init_refuses_to_overwrite(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_example_text_is_found() -> None:
     assert "[[lines]]" in config_cmd.example_text()
+
+
+def test_ringless_timeout_is_read_and_checked() -> None:
+    assert config.parse("[calls]\nringless_timeout = 90\n").calls.ringless_timeout == 90.0
+    assert config.parse("").calls.ringless_timeout == 45.0
+    _, problems = config.check("[calls]\nringless_timeout = 1\n", file="f.toml")
+    assert [str(p) for p in problems] == ["f.toml:2: calls.ringless_timeout: must be 5-600 seconds, not 1.0"]
