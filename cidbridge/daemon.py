@@ -39,6 +39,7 @@ from cidbridge.config import Config, ConfigError, LineConfig, load
 from cidbridge.hub import Hub
 from cidbridge.lines.capture import with_capture
 from cidbridge.lines.serial_line import Line
+from cidbridge.outputs import build as build_outputs
 from cidbridge.server.broadcast import check_token
 from cidbridge.server.web import WebServer
 from cidbridge.store import CallLog, StoreError
@@ -149,10 +150,13 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         """What /healthz reports: each line's state, and the clients connected."""
-        return {
+        status = {
             "lines": {line.name: line.status() for line in self.lines},
             **(self.web.status() if hasattr(self, "web") else {"clients": 0}),
         }
+        if getattr(self, "outputs", None):
+            status["outputs"] = self.outputs.status()
+        return status
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -181,8 +185,13 @@ class Daemon:
         self.hub.sinks.append(service.EventLogSink())
         self.reload_hooks.append(lambda new: self.hub.use_phonebook(new.calls.phonebook, new.calls.region))
         await self.hub.end_unfinished()  # before any client or line: nobody sees a stale call
+        # The other protocols events go out on (NCID, UDP, MQTT, webhooks), after Socket.IO.
+        self.outputs = build_outputs(cfg, self.hub)
         # Socket.IO, HTTP API, ingest, metrics and (with redis_url) the cluster link.
-        self.web = WebServer(cfg, self.hub, status=self.status, lines=lambda: self.lines)
+        self.web = WebServer(
+            cfg, self.hub, status=self.status, lines=lambda: self.lines, outputs=self.outputs
+        )
+        self.hub.sinks.append(self.outputs)
         self.broadcaster, self.http = self.web.broadcaster, self.web.http
         sock = self._bind()
         host, port = sock.getsockname()[:2]
@@ -206,6 +215,7 @@ class Daemon:
                 raise StartupError("the web server stopped while starting", 1)
             await asyncio.sleep(0.01)
         self.web.start()
+        await self.outputs.start()
         for line_config in cfg.lines:
             self._start_line(line_config)
         retention = keep_pruned(self.store, lambda: self.config.store.retention_days)
@@ -379,6 +389,8 @@ class Daemon:
             task.cancel()
         if others:
             await asyncio.wait(others, timeout=1.0)
+        if hasattr(self, "outputs"):
+            await self.outputs.close()
         if hasattr(self, "web"):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.web.close(), 1.5)

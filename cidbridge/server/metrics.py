@@ -31,7 +31,8 @@ class Metrics:
     ``state`` is called at every scrape and returns the live objects to read: a dict
     with ``lines`` (objects with ``name``, ``state`` and ``decoder``), ``clients``
     (int), ``fanout`` (:class:`~cidbridge.server.fanout.FanOutStats` or None) and
-    ``cluster`` (an object with ``stats()`` returning a dict of counters, or None).
+    ``cluster`` (an object with ``stats()`` returning a dict of counters, or None) and
+    ``outputs`` (:meth:`cidbridge.outputs.Outputs.status`: a dict of output statuses).
     """
 
     def __init__(self, state: Callable[[], dict[str, Any]]) -> None:
@@ -148,6 +149,7 @@ class _StateCollector(Collector):
                 "Clients disconnected for not reading their events",
                 value=fanout.slow_dropped,
             )
+        yield from _output_metrics(state.get("outputs") or {})
         cluster = state.get("cluster")
         if cluster is not None:
             for name, value in cluster.stats().items():
@@ -155,3 +157,25 @@ class _StateCollector(Collector):
                 yield kind(
                     f"cidbridge_cluster_{name}", f"Cluster link: {name.replace('_', ' ')}", value=value
                 )
+
+
+def _output_metrics(outputs: dict[str, dict[str, Any]]) -> Iterable[Metric]:
+    """One series per output (NCID, UDP, MQTT, webhooks; see :mod:`cidbridge.outputs`)."""
+    if not outputs:
+        return
+    up = GaugeMetricFamily(
+        "cidbridge_output_up", "1 while the output's consumer is reachable", labels=["output"]
+    )
+    queued = GaugeMetricFamily(
+        "cidbridge_output_queued", "Events waiting in the output's queue", labels=["output"]
+    )
+    delivered = CounterMetricFamily("cidbridge_output_delivered", "Events the output sent", labels=["output"])
+    dropped = CounterMetricFamily(
+        "cidbridge_output_dropped", "Events dropped because the output's queue was full", labels=["output"]
+    )
+    for name, status in outputs.items():
+        up.add_metric([name], 1.0 if status["state"] == "up" else 0.0)
+        queued.add_metric([name], status["queued"])
+        delivered.add_metric([name], status["delivered"])
+        dropped.add_metric([name], status["dropped"])
+    yield from (up, queued, delivered, dropped)

@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from cidbridge.config import Config
 from cidbridge.hub import Hub
+from cidbridge.outputs import Outputs
 from cidbridge.server.broadcast import Broadcaster
 from cidbridge.server.cluster import ClusterLink, RedisLink
 from cidbridge.server.http import HttpApp
@@ -51,9 +52,11 @@ class WebServer:
         *,
         status: Callable[[], dict[str, Any]],
         lines: Callable[[], Sequence[Any]],
+        outputs: Outputs | None = None,
     ) -> None:
         self.config = config
         self.lines = lines
+        self.outputs = outputs if outputs is not None else Outputs()
         self.node = node_name(config)
         manager = None
         if config.broadcast.redis_url:
@@ -131,6 +134,7 @@ class WebServer:
             "clients": self.broadcaster.clients,
             "fanout": self.broadcaster.fanout.stats,
             "cluster": self.cluster,
+            "outputs": self.outputs.status(),
         }
 
     async def _metrics_endpoint(self, request: Request) -> Response:
