@@ -193,6 +193,8 @@ class Daemon:
         )
         self.hub.sinks.append(self.outputs)
         self.broadcaster, self.http = self.web.broadcaster, self.web.http
+        # Listed (as starting) before the server answers: /healthz never omits a configured line.
+        starting = [self._add_line(line_config) for line_config in cfg.lines]
         sock = self._bind()
         host, port = sock.getsockname()[:2]
         self.url = f"{self.web.scheme}://{host if ':' not in host else f'[{host}]'}:{port}/"
@@ -216,8 +218,8 @@ class Daemon:
             await asyncio.sleep(0.01)
         self.web.start()
         await self.outputs.start()
-        for line_config in cfg.lines:
-            self._start_line(line_config)
+        for line in starting:
+            self._run_line(line)
         retention = keep_pruned(self.store, lambda: self.config.store.retention_days)
         self._tasks.append(asyncio.create_task(retention, name="retention"))
         self._tasks.append(asyncio.create_task(keep_flushed(self.store), name="flush"))
@@ -275,11 +277,18 @@ class Daemon:
     # -- lines -------------------------------------------------------------------
 
     def _start_line(self, line_config: LineConfig) -> None:
+        self._run_line(self._add_line(line_config))
+
+    def _add_line(self, line_config: LineConfig) -> Line:
+        """Make the line (state ``starting``, listed in /healthz) without opening its port yet."""
         if self.capture is not None:
             line_config = with_capture(line_config, self.capture, several=len(self.config.lines) > 1)
         calls = self.config.calls
         line = Line(line_config, self.hub, ring_gap=calls.ring_gap, ringless_timeout=calls.ringless_timeout)
         self.lines.append(line)
+        return line
+
+    def _run_line(self, line: Line) -> None:
         task = asyncio.create_task(line.run(), name=f"line {line.name}")
         self._tasks.append(task)
         self._line_tasks[line.name] = task
