@@ -34,7 +34,7 @@ from typing import Any
 
 import uvicorn
 
-from cidbridge import service
+from cidbridge import internals, service
 from cidbridge.config import Config, ConfigError, LineConfig, load
 from cidbridge.hub import Hub
 from cidbridge.lines.capture import with_capture
@@ -181,6 +181,9 @@ class Daemon:
         self.hub.sinks.append(service.EventLogSink())
         self.reload_hooks.append(lambda new: self.hub.use_phonebook(new.calls.phonebook, new.calls.region))
         await self.hub.end_unfinished()  # before any client or line: nobody sees a stale call
+        # A library upgrade that changed a private name we use: say so, once, at start.
+        for _, problem in internals.problems():
+            log.warning("%s", problem)
         # Socket.IO, HTTP API, ingest, metrics and (with redis_url) the cluster link.
         self.web = WebServer(cfg, self.hub, status=self.status, lines=lambda: self.lines)
         self.broadcaster, self.http = self.web.broadcaster, self.web.http
