@@ -368,6 +368,25 @@ def _uvicorn_server() -> None:
     _expect(isinstance(server.config.encoded_headers, list), "Config.encoded_headers is not a list")
 
 
+@_internal(
+    "uvicorn",
+    "Config.ssl: the SSLContext the listening socket serves with",
+    _DAEMON,
+    "a reload cannot renew the TLS certificate: it is served only after a restart",
+)
+def _uvicorn_ssl_context() -> None:
+    import uvicorn
+    import uvicorn.server
+
+    config = uvicorn.Config(app=_asgi_app, lifespan="off", log_config=None)
+    config.load()
+    _expect(hasattr(config, "ssl") and config.ssl is None, "no Config.ssl (None without TLS)")
+    _expect(
+        "ssl=config.ssl" in inspect.getsource(uvicorn.server.Server),
+        "the server no longer listens with config.ssl",
+    )
+
+
 async def _asgi_app(scope: Any, receive: Any, send: Any) -> None:
     pass
 
