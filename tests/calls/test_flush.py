@@ -55,7 +55,8 @@ def test_normal_commits_reach_the_database_file_in_the_background(tmp_path):
                     if events_in_the_main_file(path, tmp_path) == baseline + 1:
                         break
                     await asyncio.sleep(0.02)
-                assert events_in_the_main_file(path, tmp_path) == baseline + 1, "no checkpoint reached the file"
+                flushed = events_in_the_main_file(path, tmp_path)
+                assert flushed == baseline + 1, "no checkpoint reached the file"
                 assert store.unflushed is False
             finally:
                 flusher.cancel()
