@@ -7,7 +7,7 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cidbridge.core.frames import CidFrame, HookFrame, MwiFrame, RingFrame
+from cidbridge.core.frames import CidFrame, HookFrame, InvalidFrame, MwiFrame, RingFrame
 from cidbridge.core.tracker import CallTracker
 
 RING = RingFrame("modem-text")
@@ -125,9 +125,20 @@ def test_private_then_a_number_is_two_callers():
 
 
 def test_mwi_and_invalid_frames_never_make_a_call():
+    bad_fsk = InvalidFrame("xdmf", "checksum", bytes.fromhex("80 0f 01 08 31 31 32 36 30 39 33 30 02 07 35 35"))
+    bad_dtmf = InvalidFrame("dtmf", "no end marker", b"A5551234")
     t = CallTracker("desk")
-    assert t.receive(MwiFrame("xdmf", True, 2), 0.0) == []
-    assert not t.active and t.deadline is None
+    for frame in (MwiFrame("xdmf", True, 2), bad_fsk, bad_dtmf, MwiFrame("xdmf", False)):
+        assert t.receive(frame, 0.0) == []
+        assert not t.active and t.deadline is None
+    # During a ringing call: no new call, no caller, no extra ring.
+    (ring,) = t.receive(RING, 1.0)
+    for frame in (bad_fsk, MwiFrame("xdmf", True, 1), bad_dtmf):
+        assert t.receive(frame, 2.0) == []
+    (call,) = t.receive(cid("5550000"), 3.0)
+    assert (call.type, call.call_id, call.number, call.ring_count) == ("call", ring.call_id, "5550000", 1)
+    (end,) = t.tick(3.0 + t.ring_gap)
+    assert end.type == "end" and end.call_id == ring.call_id
 
 
 # -- hook state: answered, missed, durations -----------------------------------------
