@@ -125,7 +125,7 @@ def test_private_then_a_number_is_two_callers():
 
 
 def test_mwi_and_invalid_frames_never_make_a_call():
-    bad_fsk = InvalidFrame("xdmf", "checksum", bytes.fromhex("80 0f 01 08 31 31 32 36 30 39 33 30 02 07 35 35"))
+    bad_fsk = InvalidFrame("xdmf", "checksum", bytes.fromhex("800f0108313132363039333002073535"))
     bad_dtmf = InvalidFrame("dtmf", "no end marker", b"A5551234")
     t = CallTracker("desk")
     for frame in (MwiFrame("xdmf", True, 2), bad_fsk, bad_dtmf, MwiFrame("xdmf", False)):
