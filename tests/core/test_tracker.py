@@ -7,6 +7,7 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cidbridge.call_ids import restart_safe
 from cidbridge.core.frames import CidFrame, HookFrame, InvalidFrame, MwiFrame, RingFrame
 from cidbridge.core.tracker import CallTracker
 
@@ -427,3 +428,21 @@ def test_any_sequence_gives_well_formed_calls(steps):
         rings = [e.ring_count for e in call_events]
         assert rings == sorted(rings)
         assert all(e.outcome in ("answered", "missed", "unknown") for e in call_events if e.type == "end")
+
+
+def test_call_ids_come_from_the_injected_factory():
+    ids = iter(["first-id", "second-id"])
+    t = CallTracker("desk", new_call_id=lambda: next(ids))
+    (ring,) = t.receive(RING, 0.0)
+    (end,) = t.tick(t.ring_gap)
+    (again,) = t.receive(RING, 100.0)
+    assert (ring.call_id, end.call_id, again.call_id) == ("first-id", "first-id", "second-id")
+    # The default reads no clock: the same ids in every run (not for a logged source).
+    assert CallTracker("desk").receive(RING, 0.0)[0].call_id == "desk-1"
+
+
+def test_restart_safe_ids_keep_the_format_and_differ_across_restarts():
+    before = restart_safe("front", clock_ns=lambda: 1_700_000_000_000_000_000)
+    after = restart_safe("front", clock_ns=lambda: 1_700_000_000_250_000_000)
+    assert [before(), before()] == ["front-18bcfe56800-1", "front-18bcfe56800-2"]
+    assert after() == "front-18bcfe568fa-1"
