@@ -4,7 +4,7 @@ One :class:`CallTracker` follows one phone line (one channel of a multi-line box
 The owner calls :meth:`CallTracker.receive` for every frame and :meth:`CallTracker.tick`
 at :attr:`CallTracker.deadline` (or any time after); both return the events caused.
 
-Events (DESIGN.md §3.2): ``ring`` (each ring, with the count), ``call`` (caller ID
+Events (the README's "cti-event schema"): ``ring`` (each ring, with the count), ``call`` (caller ID
 known, or known to be missing), ``update`` (a later frame added something: the name,
 an answer, the box's end-of-call record), ``end`` (with ``outcome`` and ``duration_s``
 where known).  Every event carries everything known about the call so far.
