@@ -25,6 +25,7 @@ import errno
 import logging
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
@@ -34,12 +35,13 @@ from typing import Any
 
 import uvicorn
 
-from cidbridge import service
+from cidbridge import internals, service
 from cidbridge.config import Config, ConfigError, LineConfig, load
 from cidbridge.hub import Hub
 from cidbridge.lines.capture import with_capture
 from cidbridge.lines.serial_line import Line
 from cidbridge.outputs import build as build_outputs
+from cidbridge.reload import ReloadPlan
 from cidbridge.server.broadcast import check_token
 from cidbridge.server.web import WebServer
 from cidbridge.store import CallLog, StoreError
@@ -185,6 +187,9 @@ class Daemon:
         self.hub.sinks.append(service.EventLogSink())
         self.reload_hooks.append(lambda new: self.hub.use_phonebook(new.calls.phonebook, new.calls.region))
         await self.hub.end_unfinished()  # before any client or line: nobody sees a stale call
+        # A library upgrade that changed a private name we use: say so, once, at start.
+        for _, problem in internals.problems():
+            log.warning("%s", problem)
         # The other protocols events go out on (NCID, UDP, MQTT, webhooks), after Socket.IO.
         self.outputs = build_outputs(cfg, self.hub)
         # Socket.IO, HTTP API, ingest, metrics and (with redis_url) the cluster link.
@@ -310,12 +315,13 @@ class Daemon:
         if self._reload_task is None or self._reload_task.done():
             self._reload_task = asyncio.create_task(self.reload(), name="reload")
 
-    async def reload(self) -> service.ReloadPlan | None:
+    async def reload(self) -> ReloadPlan | None:
         """Re-read the config file and apply what can change live, keeping clients connected.
 
         A file with problems is logged (every problem) and ignored: the daemon keeps
-        running on the configuration it has.  See :class:`~cidbridge.service.ReloadPlan`
-        for what applies live and what waits for a restart.
+        running on the configuration it has.  What each key does is
+        :data:`cidbridge.reload.KEYS`: applied live by ``_apply_<applier>``, or kept at
+        its running value until a restart; the log line says which.
         """
         if self.config.source is None:
             log.warning("reload asked for, but this daemon was not started from a config file")
@@ -329,15 +335,17 @@ class Daemon:
             log.error("reload failed: still running with the previous configuration")
             self.notifier.ready(self.status_line())
             return None
-        plan = service.ReloadPlan.between(self.config, new)
-        # Keys that need a restart keep their running value until then.
         old = self.config
-        self.config = replace(
-            new,
-            server=replace(new.server, host=old.server.host, port=old.server.port),
-            store=replace(new.store, path=old.store.path, synchronous=old.store.synchronous),
-        )
-        await self._apply(plan)
+        plan = ReloadPlan.between(old, new)
+        self.config = plan.keep_running(old)
+        self.broadcaster.config = self.config  # it reads tokens and replay_calls per client
+        not_applied: dict[str, str] = {}
+        for name in plan.appliers():
+            try:
+                not_applied.update(await getattr(self, f"_apply_{name}")(old, self.config, plan) or {})
+            except Exception as exc:
+                log.exception("reload: applying %s failed", name)
+                not_applied.update(dict.fromkeys(plan.keys_of(name), f"failed: {exc}"))
         for hook in self.reload_hooks:
             try:
                 result = hook(self.config)
@@ -345,26 +353,63 @@ class Daemon:
                     await result
             except Exception:
                 log.exception("reload: %s failed", getattr(hook, "__qualname__", hook))
-        log.info("reloaded %s: %s", self.config.source, plan.summary())
+        log.info("reloaded %s: %s", self.config.source, plan.summary(not_applied))
         self.notifier.ready(self.status_line())
         return plan
 
-    async def _apply(self, plan: service.ReloadPlan) -> None:
-        cfg = self.config
-        logging.getLogger().setLevel(cfg.log_level.upper())
-        self.hub.region = cfg.calls.region
-        self.broadcaster.config = cfg
-        self.broadcaster.event_name = cfg.server.event_name
-        cors: list[str] | str | None = list(cfg.server.cors_origins) or None
+    # One applier per row group of cidbridge.reload.KEYS: (old, new, plan) -> {key not applied: why}.
+
+    async def _apply_log_level(self, old: Config, new: Config, plan: ReloadPlan) -> None:
+        logging.getLogger().setLevel(new.log_level.upper())
+
+    async def _apply_region(self, old: Config, new: Config, plan: ReloadPlan) -> None:
+        self.hub.region = new.calls.region  # the phonebook follows in its reload hook
+
+    async def _apply_event_name(self, old: Config, new: Config, plan: ReloadPlan) -> None:
+        self.broadcaster.event_name = new.server.event_name
+
+    async def _apply_cors(self, old: Config, new: Config, plan: ReloadPlan) -> None:
+        cors: list[str] | str | None = list(new.server.cors_origins) or None
         self.broadcaster.sio.eio.cors_allowed_origins = "*" if cors == ["*"] else cors
-        self.http.cors.allow(cfg.server.cors_origins)
+        self.http.cors.allow(new.server.cors_origins)
+
+    async def _apply_call_timing(self, old: Config, new: Config, plan: ReloadPlan) -> None:
         for line in self.lines:
-            line.set_timing(cfg.calls.ring_gap, cfg.calls.ringless_timeout)
-        self.web.ingest.set_timing(cfg.calls.ring_gap, cfg.calls.ringless_timeout)
-        self.http.tokens = cfg.server.tokens
-        self.http.replay_calls = cfg.calls.replay_calls
+            line.set_timing(new.calls.ring_gap, new.calls.ringless_timeout)
+        self.web.ingest.set_timing(new.calls.ring_gap, new.calls.ringless_timeout)
+
+    async def _apply_replay_calls(self, old: Config, new: Config, plan: ReloadPlan) -> None:
+        self.http.replay_calls = new.calls.replay_calls
+
+    async def _apply_connect_limits(self, old: Config, new: Config, plan: ReloadPlan) -> None:
+        self.broadcaster.set_connect_limits(new.server.connect_burst, new.server.connect_rate)
+
+    async def _apply_tokens(self, old: Config, new: Config, plan: ReloadPlan) -> None:
+        self.http.tokens = new.server.tokens
         if plan.tokens_revoked:
-            await self._disconnect_revoked(cfg.server.tokens)
+            await self._disconnect_revoked(new.server.tokens)
+
+    async def _apply_tls(self, old: Config, new: Config, plan: ReloadPlan) -> dict[str, str]:
+        """Load a renewed certificate into the running server: new connections get it."""
+        cert, key = new.server.tls_cert, new.server.tls_key
+        context = self.server.config.ssl  # the SSLContext uvicorn serves with (None without TLS)
+        why = ""
+        if context is None or cert is None or key is None:
+            why = "turning TLS on or off takes a restart"
+        else:
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)  # check before swapping
+            except (OSError, ssl.SSLError) as exc:
+                why = f"cannot load {cert} with {key}: {exc}; still serving the previous certificate"
+                log.error("reload: %s", why)
+        if why:
+            server = replace(self.config.server, tls_cert=old.server.tls_cert, tls_key=old.server.tls_key)
+            self.config = replace(self.config, server=server)
+            return dict.fromkeys(plan.keys_of("tls"), why)
+        context.load_cert_chain(cert, key)
+        return {}
+
+    async def _apply_lines(self, old: Config, new: Config, plan: ReloadPlan) -> None:
         for name in plan.lines_removed:
             await self._stop_line(name, "removed from the configuration")
         for line_config in plan.lines_changed:

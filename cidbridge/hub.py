@@ -33,7 +33,7 @@ from cidbridge.store import CallLog
 
 log = logging.getLogger(__name__)
 
-#: Version of the event payload (DESIGN.md §3.2); bumped on incompatible changes.
+#: Version of the event payload (the README's "cti-event schema"); bumped on incompatible changes.
 SCHEMA_VERSION = 1
 #: Events a live subscriber may fall behind by before it is cut off (it then catches up).
 SUBSCRIBER_QUEUE = 1000

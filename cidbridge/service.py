@@ -7,8 +7,8 @@ named by ``$NOTIFY_SOCKET`` (``sd_notify(3)``): ``READY=1`` once the service wor
 It is a few lines, so cidbridge speaks it itself instead of pulling in a library.
 Outside systemd (no ``$NOTIFY_SOCKET``) every call is a no-op.
 
-:class:`ReloadPlan` decides what a changed configuration means for a running
-daemon: what applies live and what needs a restart.  The daemon applies it.
+What a reload changes is :mod:`cidbridge.reload`'s (one table of config keys); the
+name :class:`ReloadPlan` stays importable from here.
 """
 
 from __future__ import annotations
@@ -20,9 +20,19 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
-from cidbridge.config import Config, LineConfig
+from cidbridge.reload import ReloadPlan
+
+__all__ = [
+    "EventLogSink",
+    "Notifier",
+    "ReloadPlan",
+    "StatusSink",
+    "describe",
+    "keep_alive",
+    "keep_status",
+    "watchdog_interval",
+]
 
 log = logging.getLogger(__name__)
 
@@ -151,88 +161,3 @@ def describe(lines: Mapping[str, Mapping[str, object]], clients: int) -> str:
     for name, info in down.items():
         text += f"; {name} {info.get('state')}: {info.get('reason') or 'starting'}"
     return text
-
-
-# -- reload --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReloadPlan:
-    """What a new configuration changes in a running daemon.
-
-    Applied live: tokens (clients of a removed token are disconnected and must
-    reconnect with a valid one), CORS origins, the event name, the region, the
-    replay size, the log level, and the lines: added lines start, removed lines stop,
-    changed lines restart; untouched lines keep their port open.  Needs a restart:
-    the listening address (``server.host``/``port``), the call log path and sync mode.
-    """
-
-    new: Config
-    lines_added: tuple[LineConfig, ...] = ()
-    lines_removed: tuple[str, ...] = ()
-    lines_changed: tuple[LineConfig, ...] = ()
-    tokens_revoked: bool = False
-    #: Keys that changed but only take effect after a restart.
-    needs_restart: tuple[str, ...] = ()
-    changed: tuple[str, ...] = field(default=())
-
-    @classmethod
-    def between(cls, old: Config, new: Config) -> ReloadPlan:
-        old_lines = {line.name: line for line in old.lines}
-        new_lines = {line.name: line for line in new.lines}
-        added = tuple(line for name, line in new_lines.items() if name not in old_lines)
-        removed = tuple(name for name in old_lines if name not in new_lines)
-        changed_lines = tuple(
-            line for name, line in new_lines.items() if name in old_lines and old_lines[name] != line
-        )
-        # Going from "no token" to tokens revokes the open door, too.
-        revoked = (not old.server.tokens and bool(new.server.tokens)) or any(
-            new.server.tokens.get(name) != value for name, value in old.server.tokens.items()
-        )
-        restart = [
-            key
-            for key, before, after in (
-                ("server.host", old.server.host, new.server.host),
-                ("server.port", old.server.port, new.server.port),
-                ("store.path", old.store.path, new.store.path),
-                ("store.synchronous", old.store.synchronous, new.store.synchronous),
-            )
-            if before != after
-        ]
-        changed = [
-            key
-            for key, before, after in (
-                ("server.tokens", old.server.tokens, new.server.tokens),
-                ("server.cors_origins", old.server.cors_origins, new.server.cors_origins),
-                ("server.event_name", old.server.event_name, new.server.event_name),
-                ("calls", old.calls, new.calls),
-                ("store.retention_days", old.store.retention_days, new.store.retention_days),
-                ("log.level", old.log_level, new.log_level),
-            )
-            if before != after
-        ]
-        if added or removed or changed_lines:
-            changed.append("lines")
-        return cls(new, added, removed, changed_lines, revoked, tuple(restart), tuple(changed))
-
-    def summary(self) -> str:
-        """One line for the log: what changed, and what waits for a restart."""
-        parts = []
-        if self.lines_added:
-            parts.append("lines added: " + ", ".join(line.name for line in self.lines_added))
-        if self.lines_removed:
-            parts.append("lines removed: " + ", ".join(self.lines_removed))
-        if self.lines_changed:
-            parts.append("lines restarted: " + ", ".join(line.name for line in self.lines_changed))
-        others = [key for key in self.changed if key != "lines"]
-        if others:
-            parts.append("changed: " + ", ".join(others))
-        if not parts:
-            parts.append("nothing changed")
-        text = "; ".join(parts)
-        if self.needs_restart:
-            text += (
-                f" ({', '.join(self.needs_restart)} changed too: that takes a restart, "
-                "`systemctl restart cidbridge`)"
-            )
-        return text

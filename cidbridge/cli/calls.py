@@ -23,7 +23,7 @@ from cidbridge.store import CallLog, CallQuery, StoreError
 from cidbridge.store.export import calls_csv
 from cidbridge.store.timespec import TimeSpecError, parse_time
 
-#: How an absent number reads in the table (DESIGN.md absence values).
+#: How an absent number reads in the table (absence values: docs/formats.md).
 _ABSENCE = {
     "private": "Private",
     "unavailable": "No caller ID",

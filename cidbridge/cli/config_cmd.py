@@ -20,9 +20,11 @@ import typer
 
 from cidbridge import config as config_module
 from cidbridge.cli.errors import FAILURE, USAGE, fail
+from cidbridge.cli.help import Command, Group
 
 app = typer.Typer(
     name="config",
+    cls=Group,
     help="Check a configuration file, or write a starting one.",
     no_args_is_help=True,
     add_completion=False,
@@ -34,7 +36,7 @@ BY_ID = Path("/dev/serial/by-id")
 # -- check ---------------------------------------------------------------------------
 
 
-@app.command("check")
+@app.command("check", cls=Command)
 def check(
     file: Annotated[Path, typer.Argument(readable=False, help="The TOML configuration file to check.")],
 ) -> None:
@@ -150,7 +152,7 @@ def _set(table: str, key: str, value: str) -> str:
     return re.sub(rf'(?m)^{key} = "[^"\n]*"', f'{key} = "{value}"', table, count=1)
 
 
-@app.command("init")
+@app.command("init", cls=Command)
 def init(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the file.")] = Path(
         "cidbridge.toml"

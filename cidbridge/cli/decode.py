@@ -24,7 +24,7 @@ def decode(
         bool, typer.Option("--hex", help="The input is hex text; unhexlify it first.")
     ] = False,
 ) -> None:
-    """Print one JSON object per decoded frame (DESIGN.md §3.1).  Invalid frames are data: exit 0."""
+    """Print one JSON object per decoded frame (see docs/formats.md).  Invalid frames are data: exit 0."""
     try:
         decoder = make_decoder(format)
     except UnknownFormatError as exc:

@@ -9,9 +9,11 @@ import typer
 
 from cidbridge import __version__
 from cidbridge.cli import calls, config_cmd, decode, monitor, ports, probe, serve
+from cidbridge.cli.help import Command, Group
 
 app = typer.Typer(
     name="cidbridge",
+    cls=Group,
     help="Caller ID from modems and caller-ID boxes, live in every browser.",
     no_args_is_help=True,
     add_completion=False,
@@ -34,13 +36,13 @@ def _root(
     """Caller ID from modems and caller-ID boxes, live in every browser."""
 
 
-app.command("serve")(serve.serve)
-app.command("demo")(serve.demo)
-app.command("decode")(decode.decode)
-app.command("calls")(calls.calls)
-app.command("ports")(ports.ports)
-app.command("probe")(probe.probe)
-app.command("monitor")(monitor.monitor)
+app.command("serve", cls=Command)(serve.serve)
+app.command("demo", cls=Command)(serve.demo)
+app.command("decode", cls=Command)(decode.decode)
+app.command("calls", cls=Command)(calls.calls)
+app.command("ports", cls=Command)(ports.ports)
+app.command("probe", cls=Command)(probe.probe)
+app.command("monitor", cls=Command)(monitor.monitor)
 app.add_typer(config_cmd.app, name="config")
 
 

@@ -7,7 +7,7 @@ Frames are ``typing.NamedTuple`` records rather than frozen dataclasses: they ar
 just as immutable, but constructing one is about four times cheaper (0.3 µs against
 1.2 µs for a ten-field frozen slots dataclass on CPython 3.11), and a decoder
 builds hundreds of thousands of them per second.  Each kind has a class attribute
-``kind`` and a :meth:`to_json` that gives the contract in DESIGN.md §3.1.
+``kind`` and a :meth:`to_json` that gives the contract in docs/formats.md, "Decoded frames".
 
 Absence values are the strings in :data:`ABSENCES`; a ``None`` absence means
 "no reason given" (a value is present, or the device said nothing about it).

@@ -4,7 +4,7 @@ One :class:`CallTracker` follows one phone line (one channel of a multi-line box
 The owner calls :meth:`CallTracker.receive` for every frame and :meth:`CallTracker.tick`
 at :attr:`CallTracker.deadline` (or any time after); both return the events caused.
 
-Events (DESIGN.md §3.2): ``ring`` (each ring, with the count), ``call`` (caller ID
+Events (the README's "cti-event schema"): ``ring`` (each ring, with the count), ``call`` (caller ID
 known, or known to be missing), ``update`` (a later frame added something: the name,
 an answer, the box's end-of-call record), ``end`` (with ``outcome`` and ``duration_s``
 where known).  Every event carries everything known about the call so far.
@@ -48,7 +48,6 @@ corrects the outcome of a call already ended; an end record for a call never see
 from __future__ import annotations
 
 import itertools
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,13 +113,14 @@ class _Call:
     ended_at: float | None = None
 
 
-def _counter_ids(line: str) -> Callable[[], str]:
-    # Unique across restarts as well: the call log keys calls by id, and a restarted
-    # daemon counting from 1 again would merge its new calls into the old rows
-    # (found by tests/reliability/test_crash.py).  The start time keeps them apart.
-    start = f"{time.time_ns() // 1_000_000:x}"
+def sequential_ids(line: str) -> Callable[[], str]:
+    """Ids ``<line>-1``, ``<line>-2``, …: the default, for a tracker whose calls are not logged.
+
+    They repeat after a restart; a source whose calls go to the call log passes
+    :func:`cidbridge.call_ids.restart_safe` instead (the tracker reads no clock).
+    """
     counter = itertools.count(1)
-    return lambda: f"{line}-{start}-{next(counter)}"
+    return lambda: f"{line}-{next(counter)}"
 
 
 class CallTracker:
@@ -148,7 +148,7 @@ class CallTracker:
         self.duplicate_window = duplicate_window
         #: Longest conversation before a lost on-hook is assumed.
         self.max_call = max_call
-        self._new_call_id = new_call_id or _counter_ids(line)
+        self._new_call_id = new_call_id or sequential_ids(line)
         #: The unanswered call now ringing (or waiting), if any: at most one per line.
         self._ringing: _Call | None = None
         #: Answered calls not yet hung up (two after a waiting call was taken).

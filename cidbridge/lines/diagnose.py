@@ -1,7 +1,7 @@
 """Why a port cannot be used, in one sentence with the fix.
 
-The problems users of caller-ID software hit again and again (research/ncid.md §4,
-python_peers.md §8): the device is not there or moved, the user is not in the
+The problems users of caller-ID software hit again and again (the README's "Finding
+the port" and "Exit statuses"): the device is not there or moved, the user is not in the
 group that owns it, another program holds it (very often ModemManager, which probes
 every new ``ttyACM``), or a network box is off.  :func:`describe_open_error` names
 which one it is and what to do; the CLI prints it and exits with status 5, the

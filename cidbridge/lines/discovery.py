@@ -25,7 +25,7 @@ BY_ID_DIR = Path("/dev/serial/by-id")
 CALLERID_DIR = Path("/dev/callerid")
 
 #: (vendor id, product id or None for any product of the vendor) → what it is for cidbridge.
-#: Sources: research/ncid.md §4, python_peers.md §8, formats.md §5.5; vendor ids from the USB ID list.
+#: Devices caller-ID users report (docs/formats.md for the Korean adapters); vendor ids from the USB ID list.
 _MODEM = '(device = "modem")'
 _BOX = '(device = "box")'
 KNOWN_DEVICES: dict[tuple[int, int | None], str] = {

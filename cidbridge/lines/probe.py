@@ -22,7 +22,7 @@ from cidbridge.lines.at_channel import AtChannel
 from cidbridge.lines.modem import CALLER_ID_CHAIN, DEFAULT_INIT, Response
 from cidbridge.lines.port import close_port, open_port
 
-#: Identification commands (research/ncid.md §1.2): model, chipset, maker, fax/voice
+#: Identification commands: model, chipset, maker, fax/voice
 #: classes, caller-ID modes, country.  Logged by NCID for support for the same reason.
 IDENTIFY = ("ATI0", "ATI3", "AT+GMI", "AT+FCLASS=?", "AT+VCID=?", "AT+GCI?")
 #: Bytes fed to each decoder per call when guessing a box's format.

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import serial
 
+from cidbridge.call_ids import restart_safe
 from cidbridge.config import LineConfig
 from cidbridge.core.formats import make_decoder
 from cidbridge.core.frames import Frame
@@ -257,8 +258,12 @@ class Line:
     def _tracker(self, channel: str | None) -> CallTracker:
         tracker = self.trackers.get(channel)
         if tracker is None:
+            name = self._line_name(channel)
             tracker = CallTracker(
-                self._line_name(channel), ring_gap=self.ring_gap, ringless_timeout=self.ringless_timeout
+                name,
+                ring_gap=self.ring_gap,
+                ringless_timeout=self.ringless_timeout,
+                new_call_id=restart_safe(name),  # logged: unique across restarts
             )
             self.trackers[channel] = tracker
         return tracker

@@ -103,6 +103,10 @@ class Broadcaster:
         #: The token each connected client offered, so a reload can cut off revoked ones.
         self.client_tokens: dict[str, str | None] = {}
 
+    def set_connect_limits(self, burst: int, rate: float) -> None:
+        """``connect_burst``/``connect_rate`` from now on (a reload); addresses keep their buckets."""
+        self._connects.burst, self._connects.rate = burst, rate
+
     @property
     def clients(self) -> int:
         """Clients of this process currently receiving live events."""

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any
@@ -158,15 +157,8 @@ class ClusterLink:
 
     def start(self) -> None:
         """Load the chain state from the log and start announcing this node's head."""
-        db = self.store.db
-        self._last_own = db.execute(
-            "SELECT coalesce(max(id), 0) FROM events WHERE json_extract(payload, '$.origin') IS NULL"
-        ).fetchone()[0]
-        rows = db.execute(
-            "SELECT json_extract(payload, '$.origin.node'), max(json_extract(payload, '$.origin.id'))"
-            " FROM events WHERE json_extract(payload, '$.origin') IS NOT NULL GROUP BY 1"
-        )
-        self.contiguous = {str(node): int(last) for node, last in rows}
+        self._last_own = self.store.last_own_id()
+        self.contiguous = self.store.mirrored_heads()
         server = self.manager.server
         if not server.manager_initialized:
             # python-socketio starts the Redis listener at the first client; a node
@@ -241,24 +233,12 @@ class ClusterLink:
 
     def own_events_after(self, after: int) -> list[dict[str, Any]]:
         """This node's own events after ``after`` (the newest :data:`RESEND_LIMIT`), with ``prev``."""
-        db = self.store.db
-        rows = db.execute(
-            "SELECT id, payload FROM events WHERE id > ? AND json_extract(payload, '$.origin') IS NULL"
-            " ORDER BY id DESC LIMIT ?",
-            (after, RESEND_LIMIT),
-        ).fetchall()
-        rows.reverse()
-        if not rows:
+        events = self.store.own_events_after(after, RESEND_LIMIT)
+        if not events:
             return []
-        prev = db.execute(
-            "SELECT coalesce(max(id), 0) FROM events"
-            " WHERE id < ? AND json_extract(payload, '$.origin') IS NULL",
-            (rows[0][0],),
-        ).fetchone()[0]
-        events = []
-        for event_id, text in rows:
-            events.append({**json.loads(text), "id": event_id, "node": self.node, "prev": prev})
-            prev = event_id
+        prev = self.store.last_own_id(before=events[0]["id"])
+        for event in events:
+            event["node"], event["prev"], prev = self.node, prev, event["id"]
         return events
 
     # -- other nodes' messages ---------------------------------------------------

@@ -18,14 +18,18 @@ A client whose transport buffer holds more than :data:`SLOW_CLIENT_BUFFER` bytes
 not keeping up: it is disconnected (it reconnects with its ``last_id`` and catches
 up from the call log) so it cannot make the daemon hold unbounded memory.
 
-This module is the only one that looks inside python-engineio and uvicorn.  What it
-relies on is checked once per connection (:class:`TrackedWebSocket`); when anything
-differs it uses the queue path, which is always correct, only slower.
+What this relies on inside python-engineio, uvicorn and asyncio is listed and checked
+in :mod:`cidbridge.internals` (once per process; tests/upgrades/ fails loudly when a
+name changes).  When a check fails the daemon logs it at start and every event takes
+the queue path, which is always correct, only slower; a WebSocket connection that does
+not come through uvicorn's ``websockets-sansio`` protocol is served by its queue too,
+with a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import struct
 from dataclasses import dataclass
@@ -35,6 +39,8 @@ import socketio
 from engineio import packet as eio_packet
 from engineio.async_drivers.asgi import WebSocket as EngineIOWebSocket
 from socketio import packet as sio_packet
+
+from cidbridge import internals
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +69,19 @@ class TrackedWebSocket(EngineIOWebSocket):
     """
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
-        owner = getattr(self.handler, "__self__", None)
-        if owner is not None:
-            owner.cidbridge_ws = self
+        owner = self.handler.__self__  # checked by cidbridge.internals
+        protocol = getattr(environ.get("asgi.send"), "__self__", None)
+        if isinstance(protocol, _protocol_class()):
+            owner.cidbridge_protocol = protocol
+        else:
+            _warn_unknown_protocol(protocol)
         try:
             return await super().__call__(environ)
         finally:
             # Engine.IO keeps a closed socket until its service task sweeps it (up to
             # ~40 s); without this the whole WebSocket connection would stay with it
             # (~20 kB per disconnect, found by tests/reliability/test_bad_clients.py).
-            if owner is not None:
-                owner.cidbridge_ws = None
+            owner.cidbridge_protocol = None
 
     async def wait(self) -> Any:
         message = await super().wait()
@@ -103,9 +111,12 @@ class FanOut:
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
         self.stats = FanOutStats()
-        # Our WebSocket class for this server only (the driver's table is shared).
-        eio = sio.eio
-        eio._async = {**eio._async, "websocket": TrackedWebSocket}
+        #: False when a private name the direct path needs has changed (logged at start).
+        self.direct = internals.usable(internals.FANOUT)
+        if self.direct:
+            # Our WebSocket class for this server only (the driver's table is shared).
+            eio = sio.eio
+            eio._async = {**eio._async, "websocket": TrackedWebSocket}
 
     def encode(self, event_name: str, data: Any, namespace: str = "/") -> eio_packet.Packet:
         """The Engine.IO packet for ``emit(event_name, data)``, encoded once."""
@@ -129,7 +140,7 @@ class FanOut:
             sock = sockets.get(eio_sid)
             if sock is None or sock.closed or sock.closing:
                 continue
-            transport = _idle_websocket_transport(sock)
+            transport = _idle_websocket_transport(sock) if self.direct else None
             if transport is not None:
                 transport.write(frame)
                 stats.direct += 1
@@ -186,19 +197,38 @@ def _idle_websocket_transport(sock: Any) -> asyncio.Transport | None:
 
     Direct is safe only when this client's Engine.IO writer holds nothing: the socket
     is on WebSocket (not upgrading), its queue is empty, and the writer task is parked
-    in ``queue.get()`` (so it has not taken a packet it has yet to write).
+    in ``queue.get()`` (so it has not taken a packet it has yet to write).  Every name
+    read here is checked by :mod:`cidbridge.internals`.
     """
     if not sock.upgraded or sock.upgrading:
         return None
     queue = sock.queue
-    if queue.qsize() or not getattr(queue, "_getters", None):
+    if queue.qsize() or not queue._getters:
         return None
-    ws = getattr(sock, "cidbridge_ws", None)
-    protocol = getattr(getattr(ws, "asgi_send", None), "__self__", None)
-    transport = getattr(protocol, "transport", None)
-    if transport is None or transport.is_closing():
+    protocol = getattr(sock, "cidbridge_protocol", None)  # set by TrackedWebSocket; absent on polling
+    if protocol is None:
         return None
-    # uvicorn's WebSocket protocols: nothing may follow a close frame.
-    if getattr(protocol, "close_sent", True) or not getattr(protocol, "handshake_complete", False):
+    transport = protocol.transport
+    # uvicorn's WebSocket protocol: nothing may follow a close frame.
+    if transport is None or transport.is_closing() or protocol.close_sent or not protocol.handshake_complete:
         return None
     return transport
+
+
+@functools.cache
+def _protocol_class() -> type:
+    return internals.websocket_protocol_class()
+
+
+_warned: set[str] = set()
+
+
+def _warn_unknown_protocol(protocol: object) -> None:
+    kind = type(protocol).__qualname__
+    if kind not in _warned:
+        _warned.add(kind)
+        log.warning(
+            "WebSocket connections arrive through %s, not uvicorn's websockets-sansio protocol: "
+            "their events take the slower queue path",
+            kind,
+        )

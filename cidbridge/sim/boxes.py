@@ -8,7 +8,7 @@ format cidbridge decodes can be exercised end to end without hardware::
     with PtyDevice() as device:
         device.play(box.call_script(caller), speed=10)
 
-Each personality follows its device (research/formats.md §5, §7.6): a Korean adapter
+Each personality follows its device (docs/formats.md): a Korean adapter
 sends the ``I`` frame then, if answered, ``S``/``E``; a Whozz Calling unit sends a
 ring detail, the start record and hook details; an FSK module sends noise, the
 seizure and the binary message; a modem in hex mode prints RINGs around the hex.
@@ -24,7 +24,7 @@ from cidbridge.core.formats import callerid_com, dtmf, fsk, jclip, kr_adapter, n
 from cidbridge.core.formats.modem_text import encode_block
 from cidbridge.sim.modem import Caller
 
-#: Every format a simulated device can speak (the decoder names of DESIGN.md §3.1).
+#: Every format a simulated device can speak (the decoder names of docs/formats.md, "Decoded frames").
 BOX_FORMATS = (
     "modem-text",
     "xdmf",

@@ -5,8 +5,8 @@
 returns what the modem prints during one incoming call, as ``(delay_s, bytes)`` steps.
 :mod:`cidbridge.sim.pty` plays it on a pseudo-terminal.
 
-Personalities cover the modems users meet (research/python_peers.md §8): one that
-accepts every init command, one that refuses ``AT+VCID=1`` but takes ``AT#CID=1``,
+Personalities cover the modems users meet (the README's "Modems, boxes and several
+lines"): one that accepts every init command, one that refuses ``AT+VCID=1`` but takes ``AT#CID=1``,
 one that forgets caller ID after ``ATZ``, and one that goes silent.
 """
 

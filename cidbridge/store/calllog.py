@@ -304,6 +304,31 @@ class CallLog:
         )
         return [_event(row) for row in rows]
 
+    # An event mirrored from another node (server/cluster.py) carries origin: {node, id}.
+
+    def last_own_id(self, before: int | None = None) -> int:
+        """This node's newest own (not mirrored) event id, below ``before`` if given; 0 if none."""
+        row = self.db.execute(
+            f"SELECT max(id) FROM events WHERE {_OWN}" + (" AND id < ?" if before is not None else ""),
+            () if before is None else (before,),
+        ).fetchone()
+        return int(row[0] or 0)
+
+    def own_events_after(self, after: int, limit: int) -> list[dict[str, Any]]:
+        """This node's own events with ``id > after``: the newest ``limit`` of them, oldest first."""
+        rows = self.db.execute(
+            f"SELECT id, payload FROM events WHERE id > ? AND {_OWN} ORDER BY id DESC LIMIT ?", (after, limit)
+        ).fetchall()
+        return [_event(row) for row in reversed(rows)]
+
+    def mirrored_heads(self) -> dict[str, int]:
+        """Per other node, the highest of its event ids mirrored into this log."""
+        rows = self.db.execute(
+            "SELECT json_extract(payload, '$.origin.node'), max(json_extract(payload, '$.origin.id'))"
+            f" FROM events WHERE NOT {_OWN} GROUP BY 1"
+        )
+        return {str(node): int(last) for node, last in rows}
+
     def recent_calls_start(self, calls: int) -> int:
         """The id just before the first event of the last ``calls`` calls (0 if fewer)."""
         if calls <= 0:
@@ -403,6 +428,9 @@ def _digits(number: str | None) -> str | None:
     if not number:
         return None
     return "".join(ch for ch in number if ch.isdigit()) or None
+
+
+_OWN = "json_extract(payload, '$.origin') IS NULL"
 
 
 def _event(row: tuple[int, str]) -> dict[str, Any]:

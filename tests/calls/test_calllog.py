@@ -171,3 +171,21 @@ def test_the_background_task_prunes_without_being_asked(tmp_path):
         fill(store, [("ancient", -60 * 24 * 365 * 3, "desk", "0211112222")])  # three years ago
         assert store.calls()
         assert asyncio.run(run(store)), "the retention task never pruned the expired call"
+
+
+def test_own_and_mirrored_events_for_the_cluster(tmp_path):
+    """What server/cluster.py asks the log: this node's own events, and how far each peer is mirrored."""
+    line = {"v": 1, "type": "line", "call_id": None, "line": "desk", "state": "up", "reason": None,
+            "time": "2026-11-26T10:00:00.000+09:00"}  # fmt: skip
+    with CallLog(tmp_path / "calls.sqlite") as store:
+        assert (store.last_own_id(), store.mirrored_heads(), store.own_events_after(0, 10)) == (0, {}, [])
+        own = [store.append(dict(line)) for _ in range(3)]
+        store.append({**line, "origin": {"node": "b", "id": 7}})
+        store.append({**line, "origin": {"node": "b", "id": 9}})
+        store.append({**line, "origin": {"node": "c", "id": 2}})
+        own.append(store.append(dict(line)))
+        assert store.last_own_id() == own[-1]
+        assert store.last_own_id(before=own[-1]) == own[2]
+        assert store.mirrored_heads() == {"b": 9, "c": 2}
+        assert [e["id"] for e in store.own_events_after(own[0], 2)] == [own[2], own[3]]
+        assert all("origin" not in e for e in store.own_events_after(0, 10))

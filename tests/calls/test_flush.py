@@ -1,9 +1,16 @@
-"""The call log's sync to disk: immediate with "full", in the background with "normal"."""
+"""The call log's sync to disk: immediate with "full", in the background with "normal".
+
+What is checked is the database file itself: a copy of ``calls.sqlite`` taken without
+its ``-wal`` file holds only what a checkpoint has moved out of the write-ahead log.
+(The test never checkpoints on its own: an earlier version ran ``PRAGMA
+wal_checkpoint`` before asserting, and so passed whether the daemon flushed or not.)
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import sqlite3
 
 from cidbridge.store import CallLog
@@ -13,37 +20,45 @@ EVENT = {"v": 1, "type": "line", "call_id": None, "line": "desk", "state": "up",
          "time": "2026-11-26T10:00:00.000+09:00"}  # fmt: skip
 
 
-def wal_frames(path) -> tuple[int, int]:
-    """(frames in the write-ahead log, frames already checkpointed into the file)."""
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        _, log_frames, done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    return log_frames, done
+def events_in_the_main_file(path, tmp_path) -> int:
+    """Events in the database file alone, as if the write-ahead log were lost."""
+    copy = tmp_path / "main-file-only.sqlite"
+    shutil.copyfile(path, copy)
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"main-file-only.sqlite{suffix}").unlink(missing_ok=True)
+    with contextlib.closing(sqlite3.connect(copy)) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone():
+            return 0  # even the schema is still in the write-ahead log
+        return db.execute("SELECT count(*) FROM events").fetchone()[0]
 
 
-def test_full_never_leaves_commits_unflushed(tmp_path):
+def test_full_syncs_every_commit(tmp_path):
     with CallLog(tmp_path / "calls.sqlite", synchronous="full") as store:
+        assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: fsync at each commit
         store.append(dict(EVENT))
         assert store.unflushed is False
 
 
-def test_normal_commits_are_checkpointed_in_the_background(tmp_path):
+def test_normal_commits_reach_the_database_file_in_the_background(tmp_path):
     path = tmp_path / "calls.sqlite"
 
     async def scenario() -> None:
         with CallLog(path) as store:
+            assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+            baseline = events_in_the_main_file(path, tmp_path)
+            store.append(dict(EVENT))
+            assert store.unflushed is True
+            assert events_in_the_main_file(path, tmp_path) == baseline, "the commit is in the WAL only"
             flusher = asyncio.create_task(keep_flushed(store, every=0.05))
             try:
-                store.append(dict(EVENT))
-                assert store.unflushed is True
-                for _ in range(100):
-                    if not store.unflushed:
+                for _ in range(200):
+                    if events_in_the_main_file(path, tmp_path) == baseline + 1:
                         break
                     await asyncio.sleep(0.02)
-                assert store.unflushed is False, "no checkpoint ran after the commit"
+                flushed = events_in_the_main_file(path, tmp_path)
+                assert flushed == baseline + 1, "no checkpoint reached the file"
+                assert store.unflushed is False
             finally:
                 flusher.cancel()
 
     asyncio.run(scenario())
-    # After close, every frame was checkpointed: nothing lives only in the WAL.
-    frames, done = wal_frames(path)
-    assert frames == done

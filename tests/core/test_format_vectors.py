@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (test vectors are quoted verbatim, one per line)
-"""Every test vector of research/formats.md §7, QUOTED and CONSTRUCTED, with its decode.
+"""Every test vector of docs/formats.md, QUOTED and CONSTRUCTED, with its decode.
 
 Each vector is decoded by its own format's decoder, in 7-byte reads, and again by
 ``auto``, which must find the format by itself and give the same frames.  The

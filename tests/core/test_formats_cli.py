@@ -1,4 +1,4 @@
-"""``cidbridge decode`` for every format (DESIGN.md §3.1): JSON lines, invalid frames exit 0."""
+"""``cidbridge decode`` for every format (docs/formats.md): JSON lines, invalid frames exit 0."""
 
 from __future__ import annotations
 

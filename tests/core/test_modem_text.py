@@ -1,4 +1,4 @@
-"""modem-text decoder: the transcripts of research/formats.md §7.5 and the peers' failures."""
+"""modem-text decoder: the transcripts of docs/formats.md and the peers' failures."""
 
 from __future__ import annotations
 

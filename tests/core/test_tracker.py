@@ -7,7 +7,8 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cidbridge.core.frames import CidFrame, HookFrame, MwiFrame, RingFrame
+from cidbridge.call_ids import restart_safe
+from cidbridge.core.frames import CidFrame, HookFrame, InvalidFrame, MwiFrame, RingFrame
 from cidbridge.core.tracker import CallTracker
 
 RING = RingFrame("modem-text")
@@ -125,9 +126,20 @@ def test_private_then_a_number_is_two_callers():
 
 
 def test_mwi_and_invalid_frames_never_make_a_call():
+    bad_fsk = InvalidFrame("xdmf", "checksum", bytes.fromhex("800f0108313132363039333002073535"))
+    bad_dtmf = InvalidFrame("dtmf", "no end marker", b"A5551234")
     t = CallTracker("desk")
-    assert t.receive(MwiFrame("xdmf", True, 2), 0.0) == []
-    assert not t.active and t.deadline is None
+    for frame in (MwiFrame("xdmf", True, 2), bad_fsk, bad_dtmf, MwiFrame("xdmf", False)):
+        assert t.receive(frame, 0.0) == []
+        assert not t.active and t.deadline is None
+    # During a ringing call: no new call, no caller, no extra ring.
+    (ring,) = t.receive(RING, 1.0)
+    for frame in (bad_fsk, MwiFrame("xdmf", True, 1), bad_dtmf):
+        assert t.receive(frame, 2.0) == []
+    (call,) = t.receive(cid("5550000"), 3.0)
+    assert (call.type, call.call_id, call.number, call.ring_count) == ("call", ring.call_id, "5550000", 1)
+    (end,) = t.tick(3.0 + t.ring_gap)
+    assert end.type == "end" and end.call_id == ring.call_id
 
 
 # -- hook state: answered, missed, durations -----------------------------------------
@@ -416,3 +428,21 @@ def test_any_sequence_gives_well_formed_calls(steps):
         rings = [e.ring_count for e in call_events]
         assert rings == sorted(rings)
         assert all(e.outcome in ("answered", "missed", "unknown") for e in call_events if e.type == "end")
+
+
+def test_call_ids_come_from_the_injected_factory():
+    ids = iter(["first-id", "second-id"])
+    t = CallTracker("desk", new_call_id=lambda: next(ids))
+    (ring,) = t.receive(RING, 0.0)
+    (end,) = t.tick(t.ring_gap)
+    (again,) = t.receive(RING, 100.0)
+    assert (ring.call_id, end.call_id, again.call_id) == ("first-id", "first-id", "second-id")
+    # The default reads no clock: the same ids in every run (not for a logged source).
+    assert CallTracker("desk").receive(RING, 0.0)[0].call_id == "desk-1"
+
+
+def test_restart_safe_ids_keep_the_format_and_differ_across_restarts():
+    before = restart_safe("front", clock_ns=lambda: 1_700_000_000_000_000_000)
+    after = restart_safe("front", clock_ns=lambda: 1_700_000_000_250_000_000)
+    assert [before(), before()] == ["front-18bcfe56800-1", "front-18bcfe56800-2"]
+    assert after() == "front-18bcfe568fa-1"

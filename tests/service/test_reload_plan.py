@@ -46,7 +46,7 @@ def test_listening_address_and_store_need_a_restart() -> None:
     plan = ReloadPlan.between(parse(BASE), parse(new))
     assert plan.needs_restart == ("server.port", "store.path")
     assert "log.level" in plan.changed
-    assert "takes a restart" in plan.summary()
+    assert "needs a restart: server.port, store.path" in plan.summary()
 
 
 def test_nothing_changed() -> None:

@@ -2,7 +2,7 @@
 
 Every decoder follows :class:`~cidbridge.core.formats.base.Decoder`: ``feed(data, now)``
 returns frames, ``timeout(now)`` and ``flush(now)`` finish frames that wait for silence
-or end of input.  Format names are the contract in DESIGN.md §3.1.
+or end of input.  Format names are the contract in docs/formats.md, "Decoded frames".
 """
 
 from __future__ import annotations

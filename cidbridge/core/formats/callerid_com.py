@@ -1,6 +1,6 @@
 """``callerid-com``: CallerID.com "Whozz Calling?" records, one per CR LF line (9600 8N1).
 
-Record forms (research/formats.md §5.1, §7.6), each optionally led by ``$`` (the
+Record forms (docs/formats.md), each optionally led by ``$`` (the
 ``c`` toggle, which also removes the dashes from numbers):
 
 * comprehensive / Basic-POS: ``01 I S 0276 G B3 09/26 11:28 AM 800-240-4637 CallerID.com``

@@ -1,6 +1,6 @@
 """``dtmf``: DTMF caller-ID strings, as a DTMF receiver prints the digits it hears.
 
-The four variants (research/formats.md §3, §7.3), each a run of DTMF symbols
+The four variants (docs/formats.md), each a run of DTMF symbols
 (``0-9 A-D * #``, any case):
 
 1. ``A<number>`` ``D<redirecting>`` ``B<info>`` fields in any order, ended by ``C``

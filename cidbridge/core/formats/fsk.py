@@ -3,7 +3,7 @@
 Shared by :mod:`~cidbridge.core.formats.xdmf` (raw bytes and hex lines) and
 :mod:`~cidbridge.core.formats.modem_text` (hex lines, ``MESG = <hex>``).  No buffering
 here: callers hand over exactly one message, ``type len payload checksum``
-(research/formats.md §1.2), and get one frame back.
+(docs/formats.md), and get one frame back.
 
 Message types: 0x04 SDMF call (``MMDDHHMM`` then the number or ``O``/``P``), 0x06 SDMF
 message waiting, 0x80 MDMF call setup, 0x82 MDMF message waiting.  MDMF parameters
@@ -24,7 +24,7 @@ SDMF_CID = 0x04
 SDMF_MWI = 0x06
 MDMF_CID = 0x80
 MDMF_MWI = 0x82
-#: The message types a receiver locks onto (Asterisk's set, research/formats.md §6.1).
+#: The message types a receiver locks onto (Asterisk's set, docs/formats.md).
 MESSAGE_TYPES = frozenset({SDMF_CID, SDMF_MWI, MDMF_CID, MDMF_MWI})
 
 P_DATETIME = 0x01

@@ -1,6 +1,6 @@
 """``jclip``: Japanese NTT "Number Display" (J-CLIP) frames, CRC verified.
 
-Layout (research/formats.md §2.4, vectors §7.4), 7-bit characters with even parity
+Layout (docs/formats.md, vectors §7.4), 7-bit characters with even parity
 in bit 7::
 
     DLE SOH 07 DLE STX 40 LEN  param len value ...  DLE ETX  CRC-lo CRC-hi

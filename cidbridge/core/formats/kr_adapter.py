@@ -1,7 +1,7 @@
 """``kr-adapter``: the Korean USB caller-ID adapters front desks plug in (CP210x, 19200 8N1).
 
 Each frame is ``STX`` + a body of 20 ASCII characters (21 on older units) + ``ETX``
-(research/formats.md §5.5).  The body is the channel (one character: the phone
+(docs/formats.md).  The body is the channel (one character: the phone
 line of a multi-line adapter), the opcode, and a payload padded with spaces:
 
 * ``I`` incoming call; the payload is the number, or a mask: ``P`` withheld

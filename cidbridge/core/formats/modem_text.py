@@ -12,7 +12,7 @@ or before the first ring (UK, Korea) a block of ``KEY = value`` lines::
 
     RING
 
-What this decoder accepts (research/formats.md §4.2, §4.4, §7.5):
+What this decoder accepts (docs/formats.md):
 
 * ``KEY = value`` and ``KEY=value``; keys ``DATE``, ``TIME``, ``NMBR`` / ``DDN_NMBR`` /
   ``DDN`` / ``NBR``, ``NAME``, ``MESG`` in any order, any of them missing or empty;

@@ -1,6 +1,6 @@
 """``netcallerid``: NetCallerID (Ugotcall) records, one per CR-terminated line (4800 8N1).
 
-``###DATE<MMDDhhmm>...NMBR<number>...NAME<name>+++`` (research/formats.md §5.2); any
+``###DATE<MMDDhhmm>...NMBR<number>...NAME<name>+++`` (docs/formats.md); any
 field may be empty.  The box writes its own notices in the name field between
 dashes: ``-UNKNOWN CALLER-`` / ``-OUT OF AREA-`` (unavailable), ``-PRIVATE CALLER-``
 (private), ``-MSG ON-`` / ``-MSG OFF-`` (message waiting → an ``mwi`` frame).  Any

@@ -1,7 +1,7 @@
 """``tci``: TCI (Telephone Collectors International) fixed-column records, one per line.
 
 Used by TCI multi-line units and by Whozz Calling units switched to TCI output
-(research/formats.md §5.3)::
+(docs/formats.md)::
 
     01      9/03      2:25 PM       806-672-1767           WIRELESS CALLER
     01      9/03     12:36 PM            PRIVATE

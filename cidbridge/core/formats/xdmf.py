@@ -1,6 +1,6 @@
 """``xdmf``: SDMF/MDMF messages as raw bytes (FSK decoder modules) or as a modem's hex lines.
 
-Two inputs, one format (research/formats.md §1, §4.3, §5.4):
+Two inputs, one format (docs/formats.md):
 
 * **Binary**, from FSK decoder modules (Holtek HT9032D, CTI Comet): noise, a channel
   seizure of ``0x55`` bytes ("U"), sometimes one random byte, the message, more
