@@ -412,3 +412,19 @@ def test_korean_adapter_frames_k1_to_k6():
     cid(only("kr-adapter", b"\x021I01099998888" + b" " * 8 + b"\x03"), "01099998888")
     (short,) = decode("kr-adapter", b"\x021I010\x03")
     assert (short["kind"], short["reason"]) == ("invalid", "length")
+
+
+@pytest.mark.parametrize(
+    ("record", "fmt"),
+    [
+        # A TCI name starting with "I" or "O" must not pass for a limited Whozz Calling record.
+        (b"01     10/01     12:00 AM                  0           IA             \r\n", "tci"),
+        (b"01     10/01     12:00 AM                  0           I B            \r\n", "tci"),
+        (b"01      9/03      2:25 PM       806-672-1767           WIRELESS CALLER\r\n", "tci"),
+        (b"$01 09/26 02:30 PM 8002404637 I CallerID.com\r\n", "callerid-com"),
+        # The manual's "five spaces between fields" puts "/" and "M" in TCI's columns too.
+        (b"01     09/26     02:30 PM     8002404637     I     CallerID.com\r\n", "callerid-com"),
+    ],
+)
+def test_auto_tells_tci_from_a_limited_whozz_calling_record(record, fmt):
+    assert [frame["format"] for frame in decode("auto", record)] == [fmt]

@@ -36,17 +36,27 @@ SIGNATURES: tuple[tuple[str, re.Pattern[bytes]], ...] = (
     # Only at the start of a run of U's, and possessive: a long run costs one pass, not n².
     ("xdmf", re.compile(rb"(?<!U)UUU++\xff*+[\x00-\xff]?[\x04\x06\x80\x82][\x00-\xff]")),
     ("netcallerid", re.compile(rb"###DATE[0-9]*\.\.\.NMBR")),
+    # Before callerid-com, whose limited record ("01 09/26 02:30 PM 8002404637 I NAME") a
+    # TCI line also fits when its name starts with "I" or "O".  TCI's fixed columns ("/"
+    # at 9, "M" at 24) and its blank columns 44-54 between number and name tell them
+    # apart, even from a limited record spaced five apart (its I/O flag falls there);
+    # so only a whole line can be taken for TCI.
+    (
+        "tci",
+        re.compile(
+            _LINE_START + rb"\d[^\r\n]{8}/[^\r\n]{14}M[^\r\n]{6}(?![^\r\n]{13} {0,10}[^ \r\n])[^\r\n]*[\r\n]"
+        ),
+    ),
     (
         "callerid-com",
         re.compile(
             _LINE_START
             + rb"(?:\^\^<U>[\x00-\xff]{6,20})?\$?(?:\d\d +[IO] +[ESB] +\d{4} +[GB] +\S\d +\d\d/\d\d"
             rb"|\d\d +[RFNH] +\d\d/\d\d +\d\d:\d\d:\d\d"
-            rb"|\d\d +\d\d/\d\d +\d\d:\d\d +[AP]M +\S+ +[IO]"
+            rb"|\d\d +\d\d/\d\d +\d\d:\d\d +[AP]M +\S+ +[IO][^\r\n]*[\r\n]"  # whole, like tci's
             rb"|\d{4} +\d\d +\d\d/\d\d +\d\d:\d\d +[IO] +[ESB] +\d{4} +[GB])"
         ),
     ),
-    ("tci", re.compile(_LINE_START + rb"\d[^\r\n]{8}/[^\r\n]{14}M[^\r\n]{6}")),
     (
         "modem-text",
         re.compile(
