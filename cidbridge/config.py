@@ -24,6 +24,7 @@ from typing import Any
 import phonenumbers
 
 from cidbridge.config_problems import ConfigError, Reader, did_you_mean, locate, read_text
+from cidbridge.config_protocols import NcidConfig, UdpConfig, read_ncid, read_udp
 from cidbridge.core.formats import FORMATS
 from cidbridge.lines.modem import COUNTRY_CODES, DEFAULT_CALLER_ID, DEFAULT_INIT, country_code
 
@@ -36,8 +37,10 @@ __all__ = [
     "Config",
     "ConfigError",
     "LineConfig",
+    "NcidConfig",
     "ServerConfig",
     "StoreConfig",
+    "UdpConfig",
     "check",
     "default_state_dir",
     "is_loopback",
@@ -135,6 +138,8 @@ class Config:
     log_level: str = "info"
     source: str | None = None
     broadcast: BroadcastConfig = field(default_factory=BroadcastConfig)
+    ncid: NcidConfig = field(default_factory=NcidConfig)
+    udp: UdpConfig = field(default_factory=UdpConfig)
 
 
 def is_loopback(host: str) -> bool:
@@ -198,6 +203,27 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "capture_max_bytes": int,
     },
     "log": {"level": str},
+    "ncid": {
+        "enabled": bool,
+        "host": str,
+        "port": int,
+        "allowed_clients": list,
+        "call_log": int,
+        "max_clients": int,
+    },
+    "udp": {
+        "listen": bool,
+        "listen_host": str,
+        "listen_port": int,
+        "allowed_sources": list,
+        "channels": dict,
+        "send": bool,
+        "send_to": str,
+        "send_port": int,
+        "unit": int,
+        "serial": str,
+        "line_numbers": dict,
+    },
 }
 #: The public name of the schema (read by ``config check`` and the tests).
 SCHEMA = _SCHEMA
@@ -255,10 +281,16 @@ def check(text: str, *, file: str | None = None) -> tuple[Config | None, list[Co
         lambda: _broadcast(reader, reader.table(data.get("broadcast", {}), "broadcast", "broadcast")),
         BroadcastConfig,
     )
+    ncid = reader.section(
+        lambda: read_ncid(reader, reader.table(data.get("ncid", {}), "ncid", "ncid")), NcidConfig
+    )
+    udp = reader.section(
+        lambda: read_udp(reader, reader.table(data.get("udp", {}), "udp", "udp"), lines), UdpConfig
+    )
     problems = sorted(reader.problems, key=lambda p: p.line if p.line is not None else 0)
     if problems:
         return None, problems
-    return Config(server, store, calls, lines, level, file, broadcast=broadcast), []
+    return Config(server, store, calls, lines, level, file, broadcast=broadcast, ncid=ncid, udp=udp), []
 
 
 def _server(reader: _Reader, raw: dict[str, Any]) -> ServerConfig:

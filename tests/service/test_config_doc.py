@@ -56,5 +56,7 @@ def test_the_example_is_valid_and_shows_the_defaults() -> None:
     assert example.store == config.StoreConfig()
     assert example.calls == config.CallsConfig()
     assert example.log_level == "info"
+    assert example.ncid == config.NcidConfig()
+    assert example.udp == config.UdpConfig()
     (line,) = example.lines
     assert line == config.LineConfig(name=line.name, port=line.port)
