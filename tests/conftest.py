@@ -1,6 +1,6 @@
 """Shared fixtures, and the rule that CI never passes by skipping.
 
-A test that needs a tool that is missing here (Node, Chromium, redis-server,
+A test that needs a tool that is missing here (Node, Chromium, redis-server, tclsh,
 systemd-analyze) skips with the reason.  ``.ci/run`` installs every tool and sets
 ``CIDBRIDGE_NO_SKIP=1``, which turns any such skip into a failure.
 """

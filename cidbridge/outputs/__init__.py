@@ -14,7 +14,9 @@ What every output gives, and the rest of the daemon relies on:
 * ``name``: unique, used in ``/healthz`` (``"outputs": {name: status}``), in
   ``/metrics`` (``cidbridge_output_*{output=name}``) and in log lines;
 * :meth:`Output.status`: ``state`` (``"starting"``, ``"up"``, ``"down"``), ``reason``
-  when down, and its counters (``queued``, ``delivered``, ``dropped``);
+  when down, and its counters (``queued``, ``delivered``, ``dropped``); an output may
+  add ``"gauges"`` and ``"counters"`` (``{name: number}``), which ``/metrics``
+  exports as ``cidbridge_output_<name>{output=…}`` (e.g. the NCID server's clients);
 * :meth:`Output.start` (inside the event loop, after the web server) and
   :meth:`Output.close` (at shutdown, within a second);
 * events arrive in id order, after their commit; an output sees every event the hub
@@ -198,4 +200,17 @@ class Outputs:
 def build(config: Config, hub: Hub) -> Outputs:
     """The outputs ``config`` turns on (none by default)."""
     outputs: list[Output] = []
+    # NCID server and CallerID.com UDP records (imported here: they import this module).
+    if config.ncid.enabled:
+        from cidbridge.outputs.ncid import NcidServer
+
+        modems = {line.name for line in config.lines if line.device == "modem"}
+        outputs.append(NcidServer(config.ncid, hub, hangs_up=modems.__contains__))
+    if config.udp.send:
+        from cidbridge.lines.udp_source import owns_line
+        from cidbridge.outputs.callerid_udp import CallerIdUdpOutput, line_numbers
+
+        udp = config.udp
+        skip = (lambda line: owns_line(udp, line)) if udp.listen else (lambda line: False)
+        outputs.append(CallerIdUdpOutput(udp, numbers=line_numbers(config), skip_line=skip))
     return Outputs(outputs)

@@ -120,7 +120,14 @@ class _StateCollector(Collector):
             "cidbridge_line_bytes_skipped", "Bytes skipped as noise on each line", labels=["line"]
         )
         line_up = GaugeMetricFamily("cidbridge_line_up", "1 while the line is up, else 0", labels=["line"])
+        packets = CounterMetricFamily(
+            "cidbridge_udp_packets",
+            "Packets from Whozz Calling Ethernet units, by result (accepted, duplicate, refused, …)",
+            labels=["line", "result"],
+        )
         for line in state.get("lines", ()):
+            for result, count in (getattr(line, "packets", None) or {}).items():
+                packets.add_metric([line.name, result], count)
             decoder = line.decoder
             stats = decoder.stats
             # "auto" hands over to the decoder it detected (``current``): label that format.
@@ -131,6 +138,8 @@ class _StateCollector(Collector):
             skipped.add_metric([line.name], stats.skipped)
             line_up.add_metric([line.name], 1.0 if line.state == "up" else 0.0)
         yield from (frames, invalid, bytes_in, skipped, line_up)
+        if packets.samples:
+            yield packets
         yield GaugeMetricFamily(
             "cidbridge_clients", "Socket.IO clients receiving live events", value=state.get("clients", 0)
         )
@@ -173,9 +182,17 @@ def _output_metrics(outputs: dict[str, dict[str, Any]]) -> Iterable[Metric]:
     dropped = CounterMetricFamily(
         "cidbridge_output_dropped", "Events dropped because the output's queue was full", labels=["output"]
     )
+    # An output's own numbers: status["gauges"] / status["counters"], {name: value}.
+    extra: dict[str, Metric] = {}
     for name, status in outputs.items():
         up.add_metric([name], 1.0 if status["state"] == "up" else 0.0)
         queued.add_metric([name], status["queued"])
         delivered.add_metric([name], status["delivered"])
         dropped.add_metric([name], status["dropped"])
-    yield from (up, queued, delivered, dropped)
+        for kind, family in (("gauges", GaugeMetricFamily), ("counters", CounterMetricFamily)):
+            for key, value in (status.get(kind) or {}).items():
+                metric = f"cidbridge_output_{key}"
+                if metric not in extra:
+                    extra[metric] = family(metric, f"Output: {key.replace('_', ' ')}", labels=["output"])
+                extra[metric].add_metric([name], value)
+    yield from (up, queued, delivered, dropped, *extra.values())
