@@ -40,6 +40,7 @@ from cidbridge.config import Config, ConfigError, LineConfig, load
 from cidbridge.hub import Hub
 from cidbridge.lines.capture import with_capture
 from cidbridge.lines.serial_line import Line
+from cidbridge.lines.udp_source import UdpSource
 from cidbridge.outputs import build as build_outputs
 from cidbridge.reload import ReloadPlan
 from cidbridge.server.broadcast import check_token
@@ -200,6 +201,8 @@ class Daemon:
         self.broadcaster, self.http = self.web.broadcaster, self.web.http
         # Listed (as starting) before the server answers: /healthz never omits a configured line.
         starting = [self._add_line(line_config) for line_config in cfg.lines]
+        if cfg.udp.listen:
+            starting.append(self._add_udp_source())
         sock = self._bind()
         host, port = sock.getsockname()[:2]
         self.url = f"{self.web.scheme}://{host if ':' not in host else f'[{host}]'}:{port}/"
@@ -297,6 +300,15 @@ class Daemon:
         task = asyncio.create_task(line.run(), name=f"line {line.name}")
         self._tasks.append(task)
         self._line_tasks[line.name] = task
+
+    def _add_udp_source(self) -> Line:
+        """Whozz Calling Ethernet units ([udp] listen): a source shown and timed like a line."""
+        calls = self.config.calls
+        source = UdpSource(
+            self.config.udp, self.hub, ring_gap=calls.ring_gap, ringless_timeout=calls.ringless_timeout
+        )
+        self.lines.append(source)  # type: ignore[arg-type]
+        return source  # type: ignore[return-value]
 
     async def _stop_line(self, name: str, reason: str) -> None:
         task = self._line_tasks.pop(name, None)

@@ -1,0 +1,265 @@
+"""Whozz Calling? Ethernet units on the LAN: a source of calls, like a serial line.
+
+The units broadcast one UDP packet per event to port 3520 (see
+:mod:`cidbridge.core.callerid_udp`).  :class:`UdpSource` listens there and turns each
+packet into frames with the same decoder a serial Whozz Calling box gets
+(``callerid-com``), and each frame into call events with a call tracker per phone
+line, named ``<unit>:<line>`` (``"1:01"``) or as ``[udp] channels`` says.  From there a
+call is like any other: the hub commits it and every client and output gets it.
+
+Packets are checked in this order, each refusal counted in :attr:`UdpSource.packets`
+and never a crash: the source address (``allowed_sources``; when empty, only
+private, link-local and loopback addresses — UDP sources can be forged by anyone on
+the LAN, so this keeps out other networks, it does not authenticate a unit), the
+header, our own output's unit and serial (cidbridge's UDP output broadcasts to the
+same port: its packets must not come back in as calls), repeats (units send each
+packet more than once).
+
+Like a line, the source reports ``up`` once it listens and ``down`` with the reason
+(port in use, permission) while it cannot, retrying with backoff; its state is in
+``/healthz`` under ``lines`` (as ``udp``) with the units heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from cidbridge.config import UdpConfig
+from cidbridge.config_protocols import UDP_SOURCE_NAME
+from cidbridge.core.callerid_udp import Deduper, PacketError, parse_packet
+from cidbridge.core.formats.callerid_com import CallerIdComDecoder
+from cidbridge.lines.serial_line import EventSink
+from cidbridge.lines.trackers import TrackerSet, channel_name
+from cidbridge.server.security import LogLimiter
+
+log = logging.getLogger(__name__)
+
+#: Packets waiting between the socket and the tracker loop; beyond, new ones are dropped.
+MAX_WAITING = 1000
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 60.0
+#: Packet results counted in :attr:`UdpSource.packets` (and in /metrics).
+RESULTS = ("accepted", "duplicate", "refused", "malformed", "own", "overflow")
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    def __init__(self, source: UdpSource) -> None:
+        self.source = source
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.source._arrived(data, str(addr[0]), self.source.clock())
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("udp source: %s", exc)
+
+
+class UdpSource:
+    """Listens for Ethernet Link packets; create it, then ``await run()`` until cancelled."""
+
+    def __init__(
+        self,
+        config: UdpConfig,
+        sink: EventSink,
+        *,
+        ring_gap: float = 8.0,
+        ringless_timeout: float = 45.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.sink = sink
+        self.clock = clock
+        self.name = UDP_SOURCE_NAME
+        self.decoder = CallerIdComDecoder()
+        self.trackers = TrackerSet(ring_gap=ring_gap, ringless_timeout=ringless_timeout)
+        self.dedup = Deduper()
+        self.allowed = [ipaddress.ip_network(a, strict=False) for a in config.allowed_sources]
+        #: Our own UDP output's (unit, serial): its packets are not calls to take in.
+        self.own = (config.unit, config.serial.lower()) if config.send else None
+        self.packets = dict.fromkeys(RESULTS, 0)
+        #: unit number → what /healthz shows about it.
+        self.units: dict[int, dict[str, Any]] = {}
+        self.state = "starting"
+        self.reason: str | None = None
+        self.since = _now_iso()
+        self.first_attempt_done = asyncio.Event()
+        self.bound: tuple[str, int] | None = None
+        self._waiting: deque[tuple[bytes, str, float]] = deque()
+        self._wake = asyncio.Event()
+        self._refusals = LogLimiter()
+
+    @property
+    def names(self) -> list[str]:
+        return [self.name]
+
+    def status(self) -> dict[str, Any]:
+        host, port = self.bound or (self.config.listen_host, self.config.listen_port)
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "port": f"udp://{host}:{port}",
+            "since": self.since,
+            "channels": dict(self.config.channels),
+            "units": {str(unit): dict(info) for unit, info in self.units.items()},
+            "packets": dict(self.packets),
+        }
+
+    def set_timing(self, ring_gap: float, ringless_timeout: float) -> None:
+        self.trackers.set_timing(ring_gap, ringless_timeout)
+        self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        backoff = BACKOFF_FIRST
+        while True:
+            try:
+                transport = await self._listen()
+            except OSError as exc:
+                await self._set_state("down", self._why(exc))
+                self.first_attempt_done.set()
+                await self._sleep_with_timers(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            try:
+                await self._set_state("up", None)
+                self.first_attempt_done.set()
+                await self._serve()
+            finally:
+                transport.close()
+
+    async def _listen(self) -> asyncio.DatagramTransport:
+        cfg = self.config
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            # A POS program on this PC may listen on the same port: both get each broadcast.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((cfg.listen_host, cfg.listen_port))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self), sock=sock)
+        self.bound = sock.getsockname()[:2]
+        log.info("udp: listening for Whozz Calling units on %s:%d", *self.bound)
+        return transport
+
+    def _why(self, exc: OSError) -> str:
+        where = f"{self.config.listen_host}:{self.config.listen_port}"
+        if exc.errno in (13, 1):
+            return f"not allowed to listen on UDP {where} ({exc.strerror}); use a port above 1023"
+        if exc.errno == 98:
+            return f"UDP {where} is in use by a program that does not share it; stop it or set listen_port"
+        return f"cannot listen on UDP {where} ({exc.strerror or exc}); check [udp] listen_host"
+
+    async def _serve(self) -> None:
+        while True:
+            deadline = self.trackers.deadline
+            timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            if not self._waiting:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
+            while self._waiting:
+                data, address, now = self._waiting.popleft()
+                await self._packet(data, address, now)
+            await self._publish(self.trackers.tick(self.clock()))
+
+    async def _sleep_with_timers(self, seconds: float) -> None:
+        until = self.clock() + seconds
+        while (left := until - self.clock()) > 0:
+            deadline = self.trackers.deadline
+            step = left if deadline is None else min(left, max(0.0, deadline - self.clock()))
+            await asyncio.sleep(step)
+            await self._publish(self.trackers.tick(self.clock()))
+
+    # -- packets -----------------------------------------------------------------
+
+    def _arrived(self, data: bytes, address: str, now: float) -> None:
+        if len(self._waiting) >= MAX_WAITING:
+            self.packets["overflow"] += 1
+            return
+        self._waiting.append((data, address, now))
+        self._wake.set()
+
+    def _address_allowed(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if self.allowed:
+            return any(ip in network for network in self.allowed)
+        return ip.is_private or ip.is_loopback or ip.is_link_local
+
+    async def _packet(self, data: bytes, address: str, now: float) -> None:
+        if not self._address_allowed(address):
+            self.packets["refused"] += 1
+            suppressed = self._refusals.check(address)
+            if suppressed is not None:
+                more = f" ({suppressed} more since)" if suppressed else ""
+                log.warning("udp: packet from %s ignored: not in [udp] allowed_sources%s", address, more)
+            return
+        try:
+            packet = parse_packet(data)
+        except PacketError as exc:
+            self.packets["malformed"] += 1
+            log.debug("udp: packet from %s ignored: %s", address, exc)
+            return
+        if self.own is not None and (packet.unit, packet.serial) == self.own:
+            self.packets["own"] += 1
+            return
+        if self.dedup.is_repeat(data, packet, now):
+            self.packets["duplicate"] += 1
+            return
+        self.packets["accepted"] += 1
+        self.units[packet.unit] = {
+            "address": address,
+            "serial": packet.serial,
+            "last_heard": _now_iso(),
+            "packets": self.units.get(packet.unit, {}).get("packets", 0) + 1,
+        }
+        for frame in self.decoder.feed(packet.record + b"\r\n", now):
+            channel = getattr(frame, "line", None) or "00"
+            line = channel_name("", f"{packet.unit}:{channel}", self.config.channels)
+            await self._publish(self.trackers.receive(line, frame, now))
+
+    async def _publish(self, events: list[Any]) -> None:
+        for event in events:
+            await self.sink.publish(event)
+
+    async def _set_state(self, state: str, reason: str | None) -> None:
+        if (state, reason) == (self.state, self.reason):
+            return
+        if state == "down" and self.state == "down":
+            self.reason = reason
+            return
+        self.state, self.reason, self.since = state, reason, _now_iso()
+        if state == "down":
+            log.warning("udp source down: %s", reason)
+        await self.sink.line_state(self.name, state, reason)
+
+
+def owns_line(config: UdpConfig, line: str) -> bool:
+    """Whether calls on ``line`` come from the UDP source (its names: see the module doc)."""
+    if not config.listen:
+        return False
+    if line in config.channels.values():
+        return True
+    unit, sep, channel = line.partition(":")
+    return bool(sep) and unit.isdigit() and channel.isdigit()
+
+
+def _now_iso() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
