@@ -22,14 +22,21 @@ def write_config(path: Path, *, lines: list[dict[str, Any]], db: Path, **section
     """Write a TOML config: ``lines`` are [[lines]] tables, ``sections`` other tables."""
     # Defaults first; a test's own [server] keys (a fixed port for a restart) replace them.
     server = {"host": "127.0.0.1", "port": 0, **sections.pop("server", {})}
-    out = ["[server]"] + [f"{key} = {json.dumps(value)}" for key, value in server.items()]
+    out = ["[server]"] + [f"{key} = {_toml(value)}" for key, value in server.items()]
     out += ["", "[store]", f"path = {json.dumps(str(db))}"]
     for name, table in sections.items():
-        out += ["", f"[{name}]"] + [f"{k} = {json.dumps(v)}" for k, v in table.items()]
+        out += ["", f"[{name}]"] + [f"{k} = {_toml(v)}" for k, v in table.items()]
     for line in lines:
-        out += ["", "[[lines]]"] + [f"{k} = {json.dumps(v)}" for k, v in line.items()]
+        out += ["", "[[lines]]"] + [f"{k} = {_toml(v)}" for k, v in line.items()]
     path.write_text("\n".join(out) + "\n")
     return path
+
+
+def _toml(value: Any) -> str:
+    """A TOML value: JSON's form for strings, numbers, booleans and lists; tables inline."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
 
 
 class DaemonProcess:
