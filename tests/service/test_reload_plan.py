@@ -52,3 +52,10 @@ def test_listening_address_and_store_need_a_restart() -> None:
 def test_nothing_changed() -> None:
     plan = ReloadPlan.between(parse(BASE), parse(BASE))
     assert plan.summary() == "nothing changed"
+
+
+def test_ncid_and_udp_changes_wait_for_a_restart() -> None:
+    new = BASE + "\n[ncid]\nenabled = true\n[udp]\nsend = true\n"
+    plan = ReloadPlan.between(parse(BASE), parse(new))
+    assert plan.needs_restart == ("ncid", "udp")
+    assert "ncid, udp changed too: that takes a restart" in plan.summary()
