@@ -1,0 +1,255 @@
+"""NCID delivery time next to Socket.IO's, for the same calls from one daemon.
+
+    .venv/bin/python bench/ncid.py [--calls 100] [--sio-clients 1]
+
+(``cd bench/fanout && npm ci`` first: the Socket.IO side is that benchmark's load
+generator.)  One ``cidbridge serve`` (pinned to CPU 0) reads a caller-ID box on a
+pseudo-terminal and has its NCID server on; connected at once:
+
+* the NCID project's own client, ``tclsh ncid --no-gui`` (on its own pty; the time is
+  when this script reads the line it printed),
+* a raw NCID client (a TCP socket in this script: when the ``CID:`` line arrives),
+* ``--sio-clients`` socket.io-client connections in one Node process (``loadgen.js``
+  on CPU 1; the time is client 0's ``cti-event`` callback).
+
+Each call is a RING, then 0.1 s later the caller-ID block; the clock starts at its
+last byte written into the pty (CLOCK_MONOTONIC, which Node's hrtime reads too) and
+stops at each client.  This is a benchmark, not a test: it prints figures and the
+machine and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pty
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tty
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE / "fanout"))
+import run as fanout  # noqa: E402  (the fan-out bench's helpers: load generator, pinning, machine)
+
+RING_GAP = 1.0
+
+
+def ncid_client_script() -> Path:
+    env = os.environ.get("CIDBRIDGE_NCID_CLIENT")
+    if env:
+        return Path(env)
+    for parent in (ROOT, *ROOT.parents):
+        candidate = parent / "shared" / "peers" / "ncid" / "ncid"
+        if candidate.is_file():
+            return candidate
+    sys.exit("bench/ncid: the NCID client (shared/peers/ncid/ncid) is not here; set CIDBRIDGE_NCID_CLIENT")
+
+
+def start_daemon(workdir: Path, tty_path: str) -> tuple[subprocess.Popen[str], str, int]:
+    config = workdir / "bench.toml"
+    config.write_text(
+        "\n".join(
+            [
+                "[server]",
+                'host = "127.0.0.1"',
+                "port = 0",
+                # One address opens all the socket.io connections: lift the per-address limit.
+                "connect_burst = 1000000",
+                "connect_rate = 1000000.0",
+                "[store]",
+                f'path = "{workdir / "calls.sqlite"}"',
+                "[log]",
+                'level = "warning"',
+                "[calls]",
+                f"ring_gap = {RING_GAP}",
+                "[ncid]",
+                "enabled = true",
+                "port = 0",
+                "[[lines]]",
+                'name = "bench"',
+                f'port = "{tty_path}"',
+                'device = "box"',
+                'format = "modem-text"',
+            ]
+        )
+        + "\n"
+    )
+    proc = subprocess.Popen(
+        fanout.pinned(0, [sys.executable, "-m", "cidbridge", "serve", "--config", str(config)]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if "panel at" in line:
+            url = line.rsplit("panel at", 1)[1].strip().rstrip("/")
+            with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
+                health = json.loads(response.read())
+            return proc, url, int(health["outputs"]["ncid"]["listen"].rsplit(":", 1)[1])
+        if not line and proc.poll() is not None:
+            break
+    fanout.stop(proc)
+    sys.exit("bench/ncid: cidbridge did not start")
+
+
+class Seen:
+    """number → monotonic ns when a client saw it; ``wait`` for one."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, int] = {}
+        self.cond = threading.Condition()
+
+    def add(self, number: str, t_ns: int) -> None:
+        with self.cond:
+            self.times.setdefault(number, t_ns)
+            self.cond.notify_all()
+
+    def wait(self, number: str, timeout: float = 15) -> int:
+        with self.cond:
+            if not self.cond.wait_for(lambda: number in self.times, timeout):
+                raise TimeoutError(f"no client line for {number}")
+            return self.times[number]
+
+
+def tcl_client(port: int, seen: Seen) -> subprocess.Popen[bytes]:
+    tclsh = shutil.which("tclsh") or sys.exit("bench/ncid: tclsh is not installed (apt-get install tcl)")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        fanout.pinned(1, [tclsh, str(ncid_client_script()), "--no-gui", "127.0.0.1", str(port)]),
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+
+    def pump() -> None:
+        pending = b""
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                return
+            now = time.monotonic_ns()
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                # CID: mm/dd/yyyy  hh:mm LINE NUMBER NAME (the number formatted its way)
+                match = re.match(rb"CID: \S+  \S+ \S+ (\S+)", line)
+                if match:
+                    seen.add(re.sub(rb"\D", b"", match.group(1)).decode(), now)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return proc
+
+
+def raw_client(port: int, seen: Seen) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"HELLO: IDENT: bench raw client\nHELLO: CMD: no_log\n")
+
+    def pump() -> None:
+        pending = b""
+        while True:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            now = time.monotonic_ns()
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.startswith(b"CID: "):
+                    seen.add(line.split(b"*NMBR*")[1].split(b"*")[0].decode(), now)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return sock
+
+
+def socketio_watcher(gen: subprocess.Popen[str], seen: Seen) -> None:
+    def pump() -> None:
+        while True:
+            try:
+                event = fanout.read_json_line(gen, 3600)
+            except (TimeoutError, RuntimeError):
+                return
+            if event.get("number"):
+                seen.add(str(event["number"]), int(event["t_ns"]))
+
+    threading.Thread(target=pump, daemon=True).start()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--sio-clients", type=int, default=1, help="socket.io-client connections")
+    args = parser.parse_args()
+    if not (HERE / "fanout" / "node_modules" / "socket.io-client").is_dir():
+        sys.exit("bench/ncid: run `npm ci` in bench/fanout first")
+    print(f"machine: {fanout.machine()}")
+    print(f"cidbridge on CPU 0; Node ({args.sio_clients} socket.io clients) and the Tcl client on CPU 1\n")
+    master, slave = os.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    paths = {
+        "ncid (Tcl client printed)": Seen(),
+        "ncid (raw TCP line)": Seen(),
+        "socket.io (client 0)": Seen(),
+    }
+    tcl, raw, sio = paths.values()
+    with tempfile.TemporaryDirectory(prefix="cidbridge-bench-") as tmp, ExitStack() as stack:
+        daemon, url, port = start_daemon(Path(tmp), os.ttyname(slave))
+        stack.callback(fanout.stop, daemon)
+        client = tcl_client(port, tcl)
+        stack.callback(client.kill)
+        sock = raw_client(port, raw)
+        stack.callback(sock.close)
+        gen = stack.enter_context(fanout.loadgen(url, args.sio_clients))
+        assert gen.stdin is not None
+        gen.stdin.write(json.dumps({"cmd": "watch"}) + "\n")
+        gen.stdin.flush()
+        fanout.read_json_line(gen, 10)
+        socketio_watcher(gen, sio)
+        time.sleep(1.0)  # every client connected and past its start-up
+        latencies: dict[str, list[float]] = {name: [] for name in paths}
+        for i in range(args.calls):
+            number = f"0109{i:07d}"
+            os.write(master, b"RING\r\n")
+            time.sleep(0.1)
+            os.write(master, fanout.cid_block(number))
+            written = time.monotonic_ns()
+            for name, seen in paths.items():
+                latencies[name].append((seen.wait(number) - written) / 1e6)
+            time.sleep(max(0.0, RING_GAP + 0.15 - (time.monotonic_ns() - written) / 1e9))
+    os.close(master)
+    os.close(slave)
+    print("last byte into the pty -> the client has the call (ms):")
+    for name, values in latencies.items():
+        print(
+            f"  {name:<28} p50 {statistics.median(values):6.2f}  p90 {fanout.percentile(values, 90):6.2f}  "
+            f"p99 {fanout.percentile(values, 99):6.2f}  max {max(values):6.2f}  ({len(values)} calls)"
+        )
+    sio_p50 = statistics.median(latencies["socket.io (client 0)"])
+    for name in list(paths)[:2]:
+        print(f"  ratio {name} / socket.io, p50: {statistics.median(latencies[name]) / sio_p50:.2f}")
+    print(f"\nmachine after: {fanout.machine()}")
+
+
+if __name__ == "__main__":
+    main()
