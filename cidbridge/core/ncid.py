@@ -73,13 +73,13 @@ _RING_STOPPED, _NO_PICKUP, _AFTER_PICKUP, _HUNG_UP = 0, -1, -2, -4
 
 def clean(value: object, limit: int = MAX_VALUE) -> str:
     """``value`` safe inside a ``*``-delimited NCID line (see the module doc); may be ''."""
-    text = str(value)
     out = []
-    for ch in text:
+    for ch in str(value):
+        category = unicodedata.category(ch)
         if ch == "*":
             out.append("\u2217")
-        elif unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"):
-            out.append(" ")
+        elif category[0] == "C" or category in ("Zl", "Zp"):
+            out.append(" ")  # control, format (bidi overrides), line and paragraph breaks
         else:
             out.append(ch)
     return " ".join("".join(out).split())[:limit].strip()
