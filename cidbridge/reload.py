@@ -77,6 +77,9 @@ _ROWS = [
     Key("calls.phonebook", LIVE, None),  # the reload hooks re-read the phonebook every time
     # [log]
     Key("log.level", LIVE, "log_level", read=lambda c: c.log_level),
+    # [ncid] and [udp]: their sockets and outputs are made at start.
+    *(Key(f"ncid.{name}", RESTART) for name in SCHEMA["ncid"]),
+    *(Key(f"udp.{name}", RESTART) for name in SCHEMA["udp"]),
     # [[lines]]: an added line starts, a removed one stops, a changed one restarts.
     *(Key(f"lines.{name}", LIVE, "lines", read=_line_field(name)) for name in SCHEMA["lines"]),
 ]

@@ -185,6 +185,55 @@ CASES: dict[str, Case] = {
 }
 
 
+def _output(daemon: Daemon, name: str) -> Any:
+    return next((output for output in daemon.outputs.outputs if output.name == name), None)
+
+
+def _udp_source(daemon: Daemon) -> Any:
+    return next((line for line in daemon.lines if line.name == "udp"), None)
+
+
+def _ncid_base(tmp: Path) -> dict[str, Any]:
+    return {"ncid": {"enabled": True, "port": 0}}
+
+
+def _udp_base(tmp: Path) -> dict[str, Any]:
+    udp = {"listen": True, "listen_host": "127.0.0.1", "listen_port": 0}
+    return {"udp": {**udp, "send": True, "send_to": "127.0.0.1", "send_port": 9}}
+
+
+def _ncid_case(key: str, value: Any, running: Callable[[Any], Any]) -> Case:
+    return Case(lambda tmp: {"ncid": {key: value}}, lambda d: running(_output(d, "ncid")), base=_ncid_base)
+
+
+def _udp_case(key: str, value: Any, running: Callable[[Daemon], Any]) -> Case:
+    return Case(lambda tmp: {"udp": {key: value}}, running, base=_udp_base)
+
+
+# The sockets of [ncid] and [udp] are opened at start: every key needs a restart.
+CASES |= {
+    "ncid.enabled": _ncid_case("enabled", False, lambda server: server is not None),
+    "ncid.host": _ncid_case("host", "127.0.0.2", lambda server: server.listening[0]),
+    "ncid.port": _ncid_case("port", 1, lambda server: server.listening),
+    "ncid.allowed_clients": _ncid_case("allowed_clients", ["10.0.0.1"], lambda server: server.allowed),
+    "ncid.call_log": _ncid_case("call_log", 5, lambda server: server.config.call_log),
+    "ncid.max_clients": _ncid_case("max_clients", 5, lambda server: server.config.max_clients),
+    "udp.listen": _udp_case("listen", False, lambda d: _udp_source(d) is not None),
+    "udp.listen_host": _udp_case("listen_host", "127.0.0.2", lambda d: _udp_source(d).bound),
+    "udp.listen_port": _udp_case("listen_port", 1, lambda d: _udp_source(d).bound),
+    "udp.allowed_sources": _udp_case("allowed_sources", ["10.0.0.1"], lambda d: _udp_source(d).allowed),
+    "udp.channels": _udp_case("channels", {"1:01": "unit-1"}, lambda d: _udp_source(d).config.channels),
+    "udp.send": _udp_case("send", False, lambda d: _output(d, "callerid-udp") is not None),
+    "udp.send_to": _udp_case("send_to", "127.0.0.2", lambda d: _output(d, "callerid-udp").destination),
+    "udp.send_port": _udp_case("send_port", 10, lambda d: _output(d, "callerid-udp").destination),
+    "udp.unit": _udp_case("unit", 5, lambda d: (_output(d, "callerid-udp").config.unit, _udp_source(d).own)),
+    "udp.serial": _udp_case("serial", "000000000001", lambda d: _output(d, "callerid-udp").serial),
+    "udp.line_numbers": _udp_case(
+        "line_numbers", {"front": 7}, lambda d: _output(d, "callerid-udp").line_number("front")
+    ),
+}
+
+
 def test_every_schema_key_has_a_row_in_the_reload_table():
     missing = sorted(set(schema_keys()) - set(KEYS))
     assert not missing, f"classify these keys in cidbridge/reload.py (live or restart): {missing}"

@@ -57,5 +57,5 @@ def test_nothing_changed() -> None:
 def test_ncid_and_udp_changes_wait_for_a_restart() -> None:
     new = BASE + "\n[ncid]\nenabled = true\n[udp]\nsend = true\n"
     plan = ReloadPlan.between(parse(BASE), parse(new))
-    assert plan.needs_restart == ("ncid", "udp")
-    assert "ncid, udp changed too: that takes a restart" in plan.summary()
+    assert plan.needs_restart == ("ncid.enabled", "udp.send")
+    assert "needs a restart: ncid.enabled, udp.send" in plan.summary()
