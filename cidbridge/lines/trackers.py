@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from cidbridge.call_ids import restart_safe
 from cidbridge.core.frames import Frame
 from cidbridge.core.tracker import CallEvent, CallTracker
 
@@ -39,7 +40,10 @@ def channel_name(base: str, channel: str, names: Mapping[str, str]) -> str:
 
 
 class TrackerSet:
-    """A :class:`CallTracker` per line name, created on first use, with shared timings."""
+    """A :class:`CallTracker` per line name, created on first use, with shared timings.
+
+    Call ids are :func:`~cidbridge.call_ids.restart_safe`: the calls are logged.
+    """
 
     def __init__(self, *, ring_gap: float = 8.0, ringless_timeout: float = 45.0) -> None:
         self.ring_gap = ring_gap
@@ -51,7 +55,10 @@ class TrackerSet:
         tracker = self.trackers.get(line)
         if tracker is None:
             tracker = self.trackers[line] = CallTracker(
-                line, ring_gap=self.ring_gap, ringless_timeout=self.ringless_timeout
+                line,
+                ring_gap=self.ring_gap,
+                ringless_timeout=self.ringless_timeout,
+                new_call_id=restart_safe(line),  # logged: unique across restarts
             )
         return tracker.receive(frame, now)
 

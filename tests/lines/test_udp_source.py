@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -101,6 +102,7 @@ def test_a_units_call_is_a_call_and_its_repeats_are_dropped() -> None:
         assert kinds == ["ring", "call", "update", "end"]
         call = r.sink.calls("call")[0]
         assert (call.line, call.number, call.name) == ("1:02", "01012345678", "KIM MINJI")
+        assert re.fullmatch(r"1:02-[0-9a-f]{8,}-1", call.call_id)  # unique across restarts
         end = r.sink.calls("end")[0]
         assert (end.outcome, end.ring_count) == ("answered", 1)
         assert r.source.packets["accepted"] == 5 and r.source.packets["duplicate"] == 10
