@@ -18,7 +18,8 @@ records):
   (R ring, F off hook, N on hook; 24-hour time).
 
 Units send a packet more than once; receivers drop identical packets seen within
-0.5 s (detail records) or 1.1 s (call records): :class:`Deduper`.
+0.5 s (detail records) or 1.1 s (call records): :class:`Deduper`.  The layout's facts
+are in docs/formats.md ("Network protocols").
 
 :class:`RecordFeed` turns cidbridge's call events into the records a unit would send
 for the same call (see the README, "CallerID.com UDP"), so software that listens to

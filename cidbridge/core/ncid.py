@@ -5,7 +5,8 @@ ncid-notify modules, Home Assistant's NCID sensors — connect over TCP and read
 text line per thing that happened.  This module builds those lines and reads what a
 client sends; :mod:`cidbridge.outputs.ncid` moves the bytes.
 
-What a client receives (see the README, "NCID clients"):
+What a client receives (see the README, "NCID clients"; the protocol's facts are in
+docs/formats.md, "Network protocols"):
 
 * on connect ``200 Server: cidbridge (NCID) <version>`` and ``210 API: …``, then (after
   its ``HELLO:`` lines) the call log — ``254 Start of call log``, ``CIDLOG:`` lines,
