@@ -23,6 +23,15 @@ from typing import Any
 
 import phonenumbers
 
+from cidbridge.config_outputs import (
+    MQTT_SCHEMA,
+    WEBHOOK_EVENTS,
+    WEBHOOK_SCHEMA,
+    MqttConfig,
+    WebhookConfig,
+    read_mqtt,
+    read_webhooks,
+)
 from cidbridge.config_problems import ConfigError, Reader, did_you_mean, locate, read_text
 from cidbridge.config_protocols import NcidConfig, UdpConfig, read_ncid, read_udp
 from cidbridge.core.formats import FORMATS
@@ -32,15 +41,18 @@ __all__ = [
     "DEVICES",
     "LOG_LEVELS",
     "SCHEMA",
+    "WEBHOOK_EVENTS",
     "BroadcastConfig",
     "CallsConfig",
     "Config",
     "ConfigError",
     "LineConfig",
+    "MqttConfig",
     "NcidConfig",
     "ServerConfig",
     "StoreConfig",
     "UdpConfig",
+    "WebhookConfig",
     "check",
     "default_state_dir",
     "is_loopback",
@@ -140,6 +152,8 @@ class Config:
     broadcast: BroadcastConfig = field(default_factory=BroadcastConfig)
     ncid: NcidConfig = field(default_factory=NcidConfig)
     udp: UdpConfig = field(default_factory=UdpConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    webhooks: tuple[WebhookConfig, ...] = ()
 
 
 def is_loopback(host: str) -> bool:
@@ -224,6 +238,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "serial": str,
         "line_numbers": dict,
     },
+    "mqtt": MQTT_SCHEMA,
+    "webhooks": WEBHOOK_SCHEMA,
 }
 #: The public name of the schema (read by ``config check`` and the tests).
 SCHEMA = _SCHEMA
@@ -287,10 +303,14 @@ def check(text: str, *, file: str | None = None) -> tuple[Config | None, list[Co
     udp = reader.section(
         lambda: read_udp(reader, reader.table(data.get("udp", {}), "udp", "udp"), lines), UdpConfig
     )
+    # MQTT and webhooks (cidbridge.config_outputs).
+    mqtt = reader.section(lambda: read_mqtt(reader, data.get("mqtt", {})), MqttConfig)
+    webhooks = reader.section(lambda: read_webhooks(reader, data.get("webhooks", [])), tuple)
     problems = sorted(reader.problems, key=lambda p: p.line if p.line is not None else 0)
     if problems:
         return None, problems
-    return Config(server, store, calls, lines, level, file, broadcast=broadcast, ncid=ncid, udp=udp), []
+    protocols = {"ncid": ncid, "udp": udp, "mqtt": mqtt, "webhooks": webhooks}
+    return Config(server, store, calls, lines, level, file, broadcast=broadcast, **protocols), []
 
 
 def _server(reader: _Reader, raw: dict[str, Any]) -> ServerConfig:

@@ -47,6 +47,10 @@ def _line_field(name: str) -> Callable[[Config], Any]:
     return lambda config: {line.name: getattr(line, name) for line in config.lines}
 
 
+def _webhook_field(name: str) -> Callable[[Config], Any]:
+    return lambda config: tuple((hook.name, getattr(hook, name)) for hook in config.webhooks)
+
+
 _ROWS = [
     # [server]
     Key("server.host", RESTART),
@@ -82,6 +86,9 @@ _ROWS = [
     *(Key(f"udp.{name}", RESTART) for name in SCHEMA["udp"]),
     # [[lines]]: an added line starts, a removed one stops, a changed one restarts.
     *(Key(f"lines.{name}", LIVE, "lines", read=_line_field(name)) for name in SCHEMA["lines"]),
+    # [mqtt] and [[webhooks]]: each output's connection and place in the log are set up at start.
+    *(Key(f"mqtt.{name}", RESTART) for name in SCHEMA["mqtt"]),
+    *(Key(f"webhooks.{name}", RESTART, read=_webhook_field(name)) for name in SCHEMA["webhooks"]),
 ]
 
 #: Every config key, ``section.key`` → its row.
@@ -150,7 +157,10 @@ class ReloadPlan:
             sections.setdefault(section, {})[name] = KEYS[key].value(old)
         config = self.new
         for section, values in sections.items():
-            config = replace(config, **{section: replace(getattr(config, section), **values)})
+            if isinstance(getattr(config, section), tuple):  # an array of tables ([[webhooks]]): kept whole
+                config = replace(config, **{section: getattr(old, section)})
+            else:
+                config = replace(config, **{section: replace(getattr(config, section), **values)})
         return config
 
     def summary(self, not_applied: dict[str, str] | None = None) -> str:

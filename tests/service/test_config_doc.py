@@ -11,11 +11,12 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 
 
 def documented_keys(text: str) -> dict[str, set[str]]:
-    """Keys per section, commented-out ones (``# path = …``) included."""
+    """Keys per section, commented-out ones (``# path = …``) included, and commented-out
+    sections too (``# [[webhooks]]``: a table that is off by default cannot be shown on)."""
     keys: dict[str, set[str]] = {}
     section = ""
     for line in text.splitlines():
-        header = re.fullmatch(r"\s*\[\[?\s*([\w.-]+)\s*\]\]?\s*", line)
+        header = re.fullmatch(r"\s*#?\s*\[\[?\s*([\w.-]+)\s*\]\]?\s*", line)
         if header:
             section = header.group(1)
             keys.setdefault(section, set())
@@ -58,5 +59,7 @@ def test_the_example_is_valid_and_shows_the_defaults() -> None:
     assert example.log_level == "info"
     assert example.ncid == config.NcidConfig()
     assert example.udp == config.UdpConfig()
+    assert example.mqtt == config.MqttConfig() and not example.mqtt.enabled
+    assert example.webhooks == ()
     (line,) = example.lines
     assert line == config.LineConfig(name=line.name, port=line.port)
