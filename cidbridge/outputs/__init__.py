@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from cidbridge.config import Config
     from cidbridge.hub import Hub
 
-__all__ = ["DEFAULT_QUEUE", "EventQueue", "Output", "Outputs", "build"]
+__all__ = ["DEFAULT_QUEUE", "Backoff", "EventQueue", "Output", "Outputs", "build"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,29 @@ class EventQueue:
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+
+
+class Backoff:
+    """Capped exponential backoff: ``first`` seconds, doubling up to ``cap``, ±10 % jitter.
+
+    The jitter keeps several cidbridge nodes that lost the same broker or receiver at
+    the same moment from retrying in lockstep.  :meth:`reset` after a success.
+    """
+
+    def __init__(self, first: float, cap: float, *, jitter: float = 0.1) -> None:
+        self.first = first
+        self.cap = cap
+        self.jitter = jitter
+        self._next = first
+
+    def next(self) -> float:
+        """The delay before the next attempt (and double the one after, up to the cap)."""
+        delay = self._next
+        self._next = min(self._next * 2, self.cap)
+        return delay * (1 + self.jitter * (2 * random.random() - 1))
+
+    def reset(self) -> None:
+        self._next = self.first
 
 
 class Output:
@@ -213,4 +237,18 @@ def build(config: Config, hub: Hub) -> Outputs:
         udp = config.udp
         skip = (lambda line: owns_line(udp, line)) if udp.listen else (lambda line: False)
         outputs.append(CallerIdUdpOutput(udp, numbers=line_numbers(config), skip_line=skip))
+    # MQTT and webhooks, imported only when configured (aiomqtt and httpx cost start-up time).
+    if config.mqtt.enabled or config.webhooks:
+        from cidbridge.server.web import node_name
+
+        node = node_name(config)
+        if config.mqtt.enabled:
+            from cidbridge.outputs.mqtt import MqttOutput
+
+            serial = [name for line in config.lines for name in (line.name, *line.channels.values())]
+            outputs.append(MqttOutput(config.mqtt, node, lines=serial, connected_lines=serial))
+        if config.webhooks:
+            from cidbridge.outputs.webhooks import WebhookOutput
+
+            outputs += [WebhookOutput(hook, hub.store, node) for hook in config.webhooks]
     return Outputs(outputs)

@@ -18,14 +18,19 @@ from typing import Any
 READY = re.compile(r"panel at (https?://\S+)")
 
 
-def write_config(path: Path, *, lines: list[dict[str, Any]], db: Path, **sections: dict[str, Any]) -> Path:
-    """Write a TOML config: ``lines`` are [[lines]] tables, ``sections`` other tables."""
+def write_config(
+    path: Path, *, lines: list[dict[str, Any]], db: Path, **sections: dict[str, Any] | list[dict[str, Any]]
+) -> Path:
+    """Write a TOML config: ``lines`` are [[lines]] tables, ``sections`` other tables (a list of
+    tables is an array of tables, like ``webhooks=[{...}, {...}]``)."""
     # Defaults first; a test's own [server] keys (a fixed port for a restart) replace them.
-    server = {"host": "127.0.0.1", "port": 0, **sections.pop("server", {})}
+    server = {"host": "127.0.0.1", "port": 0, **sections.pop("server", {})}  # type: ignore[dict-item]
     out = ["[server]"] + [f"{key} = {_toml(value)}" for key, value in server.items()]
     out += ["", "[store]", f"path = {json.dumps(str(db))}"]
-    for name, table in sections.items():
-        out += ["", f"[{name}]"] + [f"{k} = {_toml(v)}" for k, v in table.items()]
+    for name, tables in sections.items():
+        for table in tables if isinstance(tables, list) else [tables]:
+            header = f"[[{name}]]" if isinstance(tables, list) else f"[{name}]"
+            out += ["", header] + [f"{k} = {_toml(v)}" for k, v in table.items()]
     for line in lines:
         out += ["", "[[lines]]"] + [f"{k} = {_toml(v)}" for k, v in line.items()]
     path.write_text("\n".join(out) + "\n")
