@@ -77,6 +77,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX calls_line ON calls (line, first_event);
     CREATE INDEX calls_first_event ON calls (first_event);
     """,
+    # 3: where each durable output (a webhook) is in the log: the last event id it
+    # delivered, so it resumes there after a restart (cidbridge.outputs.webhooks).
+    """
+    CREATE TABLE cursors (
+        name     TEXT PRIMARY KEY,
+        last_id  INTEGER NOT NULL,
+        updated  REAL NOT NULL
+    );
+    """,
 )
 
 #: What a call row holds, in the order the CLI and the CSV export show it.
@@ -383,6 +392,26 @@ class CallLog:
             " ORDER BY c.first_event"
         )
         return [dict(zip(CALL_COLUMNS, row, strict=True)) for row in self.db.execute(sql)]
+
+    # -- cursors (durable outputs) ---------------------------------------------------
+
+    def cursor(self, name: str) -> int | None:
+        """The last event id output ``name`` delivered, or None if it has no cursor yet."""
+        row = self.db.execute("SELECT last_id FROM cursors WHERE name = ?", (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_cursor(self, name: str, last_id: int) -> None:
+        """Record that output ``name`` delivered every event up to ``last_id`` (one small commit)."""
+        try:
+            self.db.execute(
+                "INSERT INTO cursors (name, last_id, updated) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id, updated = excluded.updated",
+                (name, last_id, time.time()),
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the call log {self.path} ({exc})") from None
+        if self.synchronous != "FULL":
+            self.unflushed = True
 
     # -- retention ---------------------------------------------------------------
 
