@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import shutil
 import signal
@@ -43,18 +44,22 @@ class Mosquitto:
 
     With ``persistence`` a subscriber's session (and the messages queued for it)
     survives :meth:`stop` / :meth:`start`; without it a restart forgets everything,
-    retained messages included.
+    retained messages included.  ``extra``: config lines for the listener instead of
+    ``allow_anonymous true`` (TLS, a password file).
     """
 
-    def __init__(self, workdir: Path, *, persistence: bool = True) -> None:
+    def __init__(self, workdir: Path, *, persistence: bool = True, extra: str = "") -> None:
         self.binary = _tool_or_skip("mosquitto", "mosquitto")
         self.port = free_port()
         self.workdir = workdir
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         self.config = workdir / "mosquitto.conf"
         self.config.write_text(
+            # Run as us: as root mosquitto would switch to its own user, which cannot
+            # write the persistence file or read the test's certificates here.
+            f"user {getpass.getuser()}\n"
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"{extra or 'allow_anonymous true'}\n"
             f"persistence {'true' if persistence else 'false'}\n"
             f"persistence_location {workdir / 'data'}/\n"
             "max_queued_messages 100000\n"

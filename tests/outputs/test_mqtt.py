@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -257,3 +259,38 @@ def test_a_message_in_flight_when_the_broker_crashes_is_sent_again(broker, start
         assert list(dict.fromkeys(got())) == wanted
     finally:
         subscriber.close()
+
+
+def test_tls_and_a_login_and_the_password_never_shows(tmp_path, start_daemon) -> None:
+    """A broker that wants TLS and a password: the right login connects, a wrong one is
+    reported (state down, the broker's reason) and the password is in no log or status."""
+    openssl = shutil.which("openssl")
+    passwd = shutil.which("mosquitto_passwd")
+    if openssl is None or passwd is None:
+        pytest.skip("openssl and mosquitto_passwd are needed (apt-get install openssl mosquitto)")
+    cert, key, users = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "users"
+    request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+    request += ["-addext", "subjectAltName=IP:127.0.0.1"]
+    subprocess.run(
+        [openssl, *request, "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True
+    )
+    subprocess.run([passwd, "-c", "-b", str(users), "desk", "right-password-1234"], check=True)
+    users.chmod(0o600)
+    extra = f"certfile {cert}\nkeyfile {key}\nallow_anonymous false\npassword_file {users}"
+    broker = Mosquitto(tmp_path / "secure", extra=extra)
+    broker.start()
+    try:
+        login = {"tls": True, "ca_file": str(cert), "username": "desk"}
+        good = start_daemon([], **sections(broker, password="right-password-1234", **login))
+        wait_until(lambda: mqtt_output(good)["state"] == "up", 15, "a TLS connection with the login")
+        bad = start_daemon([], **sections(broker, password="wrong-password-5678", **login))
+        wait_until(lambda: mqtt_output(bad)["state"] == "down", 15, "the wrong login refused")
+        health = json.dumps(mqtt_output(bad))
+        assert "authori" in health.lower() or "password" in health.lower(), health
+        plain = start_daemon([], **sections(broker, password="right-password-1234", username="desk"))
+        wait_until(lambda: mqtt_output(plain)["state"] == "down", 15, "plain MQTT to a TLS port refused")
+        for daemon, secret in ((good, "right-password-1234"), (bad, "wrong-password-5678")):
+            assert daemon.stop() == 0
+            assert secret not in daemon.stderr() and secret not in health
+    finally:
+        broker.stop()
