@@ -57,6 +57,11 @@ def check(
         print(f"{file}: warning: {warning}")
     names = ", ".join(f"{line.name} ({line.port})" for line in config.lines) or "none"
     print(f"{file}: OK; listens on {config.server.host}:{config.server.port}; lines: {names}")
+    # MQTT and webhooks: where events go besides the panels (never a password or a URL's query).
+    outputs = [f"MQTT to {config.mqtt.host}:{config.mqtt.port}"] if config.mqtt.enabled else []
+    outputs += [f"webhook {hook.name}" for hook in config.webhooks]
+    if outputs:
+        print(f"{file}: events also go out by {', '.join(outputs)}")
 
 
 def _warnings(config: config_module.Config) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cidbridge.outputs.webhooks import matches, signature
+from tests.broadcast.support import http
 from tests.outputs.support import TOKEN, Receiver, post_call, wait_until
 from tests.support.daemon import DaemonProcess
 from tests.support.node import NodeClient
@@ -166,6 +167,12 @@ def test_a_hanging_receiver_costs_only_its_own_events(start_daemon, tmp_path) ->
         assert health["state"] == "down" and "no answer within 1 s" in health["reason"]
         _, logged = daemon.get("/api/events?after=0", TOKEN)
         assert health["backlog"] == len(logged) and health["delivered"] == 0
+        _, _, metrics = http(daemon.url, "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        text = metrics.decode()
+        assert 'cidbridge_output_up{output="webhook:slow"} 0.0' in text
+        assert f'cidbridge_output_backlog{{output="webhook:slow"}} {float(len(logged))}' in text
+        assert re.search(r'cidbridge_output_retries_total\{output="webhook:slow"\} [1-9]', text)
+        assert re.search(r'cidbridge_output_lag_seconds\{output="webhook:slow"\} [0-9.]+', text)
         assert daemon.stop() == 0  # and a clean stop is not held up by it
     finally:
         hanging.stop()
