@@ -92,6 +92,8 @@ class MqttOutput(Output):
         self._connections = 0
         #: Retained topic -> payload last published on this connection (re-sent after a reconnect).
         self._retained: dict[str, bytes] = {}
+        #: Lines whose discovery messages went out on this connection -> with a Connection entity.
+        self._discovered: dict[str, bool] = {}
 
     # -- the hub's side ----------------------------------------------------------------
 
@@ -148,6 +150,7 @@ class MqttOutput(Output):
         self._connections += 1
         self.reconnects = self._connections - 1
         self._retained.clear()  # the broker may have restarted without them
+        self._discovered.clear()
         pump = asyncio.create_task(self._pump(client), name="mqtt publish")
         watch = asyncio.create_task(self._watch(client), name="mqtt watch")
         try:
@@ -208,14 +211,16 @@ class MqttOutput(Output):
     async def _announce(self, client: aiomqtt.Client, line: str) -> None:
         """Publish what changed of the line's retained messages: discovery, state, connection."""
         retained: list[tuple[str, bytes]] = []
-        if self.config.discovery:
+        connection_entity = line in self._connected_lines
+        if self.config.discovery and self._discovered.get(line) != connection_entity:
+            self._discovered[line] = connection_entity
             retained += [
                 (topic, encode(config))
                 for topic, config in discovery_messages(
                     self.topics,
                     line,
                     discovery_prefix=self.config.discovery_prefix,
-                    connection=line in self._connected_lines,
+                    connection=connection_entity,
                 )
             ]
         retained.append((self.topics.line(line, "state"), encode(self.states.snapshot(line))))
