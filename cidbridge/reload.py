@@ -48,7 +48,7 @@ def _line_field(name: str) -> Callable[[Config], Any]:
 
 
 def _webhook_field(name: str) -> Callable[[Config], Any]:
-    return lambda config: tuple((hook.name, getattr(hook, name)) for hook in config.webhooks)
+    return lambda config: tuple(getattr(hook, name) for hook in config.webhooks)
 
 
 _ROWS = [

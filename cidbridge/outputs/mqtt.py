@@ -118,12 +118,14 @@ class MqttOutput(Output):
         backoff = Backoff(RECONNECT_FIRST, RECONNECT_MAX)
         where = f"{self.config.host}:{self.config.port}"
         while True:
+            connected = False
             try:
                 async with self._client() as client:
+                    connected = True
                     backoff.reset()
                     await self._session(client)
             except (aiomqtt.MqttError, OSError, ssl.SSLError) as exc:
-                self.set_state("down", f"broker {where}: {exc or type(exc).__name__}")
+                self.set_state("down", f"broker {where}: {_why(exc, connecting=not connected)}")
             await asyncio.sleep(backoff.next())
 
     def _client(self) -> aiomqtt.Client:
@@ -236,3 +238,27 @@ class MqttOutput(Output):
         self, client: aiomqtt.Client, topic: str, payload: bytes, *, retain: bool = False
     ) -> None:
         await client.publish(topic, payload, qos=self.config.qos, retain=retain)
+
+
+#: CONNACK refusals (MQTT 3.1.1 return codes and their MQTT 5 reason codes) in words, with the fix.
+_REFUSED = {
+    1: "it does not speak MQTT 3.1.1",
+    2: "it refused the client id; set [mqtt] client_id",
+    3: "it is unavailable",
+    4: "bad user name or password; check [mqtt] username and password",
+    5: "not authorized; check [mqtt] username and password",
+    132: "it does not speak MQTT 3.1.1",
+    133: "it refused the client id; set [mqtt] client_id",
+    134: "bad user name or password; check [mqtt] username and password",
+    135: "not authorized; check [mqtt] username and password",
+    136: "it is unavailable",
+}
+
+
+def _why(exc: BaseException, *, connecting: bool) -> str:
+    """Why the connection failed or ended, in words (the broker's refusal codes named here)."""
+    if connecting and isinstance(exc, aiomqtt.MqttCodeError):
+        code = getattr(exc.rc, "value", exc.rc)  # an int, or paho's ReasonCode
+        if isinstance(code, int) and code in _REFUSED:
+            return f"connection refused: {_REFUSED[code]}"
+    return str(exc) or type(exc).__name__

@@ -36,6 +36,7 @@ import hmac
 import json
 import logging
 import os
+import ssl
 import time
 import urllib.parse
 from typing import Any
@@ -151,7 +152,7 @@ class WebhookOutput(Output):
 
     async def run(self) -> None:
         cfg = self.config
-        verify: Any = True if cfg.ca_file is None else httpx.create_ssl_context(verify=str(cfg.ca_file))
+        verify: Any = True if cfg.ca_file is None else ssl.create_default_context(cafile=str(cfg.ca_file))
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(cfg.timeout),
             follow_redirects=False,

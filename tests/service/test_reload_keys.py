@@ -45,13 +45,17 @@ def _toml(value: Any) -> str:
     return repr(value)
 
 
+#: Sections that are arrays of tables: a case's change applies to the first table.
+ARRAYS = ("lines", "webhooks")
+
+
 def write(path: Path, sections: dict[str, Any]) -> None:
     text = []
     for section, values in sections.items():
-        if section == "lines":
-            for line in values:
-                text.append("[[lines]]")
-                text += [f"{k} = {_toml(v)}" for k, v in line.items()]
+        if section in ARRAYS:
+            for table in values:
+                text.append(f"[[{section}]]")
+                text += [f"{k} = {_toml(v)}" for k, v in table.items()]
         else:
             text.append(f"[{section}]")
             text += [f"{k} = {_toml(v)}" for k, v in values.items()]
@@ -120,6 +124,38 @@ def _phonebook(tmp: Path) -> dict[str, Any]:
     return {"calls": {"phonebook": book}}
 
 
+def _output(daemon: Daemon, name: str) -> Any:
+    [output] = [output for output in daemon.outputs.outputs if output.name == name]
+    return output
+
+
+def _pem(tmp: Path) -> Path:
+    pem = tmp / "ca.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    return pem
+
+
+#: An MQTT output and a webhook whose peers are not there: enough to start and reload.
+_MQTT = {"host": "127.0.0.1", "port": 1, "username": "desk"}
+_WEBHOOK = {"name": "hook", "url": "http://127.0.0.1:1/hook"}
+
+
+def _mqtt_case(change: Callable[[Path], dict[str, Any]]) -> Case:
+    return Case(
+        lambda tmp: {"mqtt": change(tmp)},
+        lambda d: _output(d, "mqtt").config,
+        base=lambda tmp: {"mqtt": _MQTT},
+    )
+
+
+def _webhook_case(change: Callable[[Path], dict[str, Any]]) -> Case:
+    return Case(
+        lambda tmp: {"webhooks": change(tmp)},
+        lambda d: _output(d, "webhook:hook").config,
+        base=lambda tmp: {"webhooks": [_WEBHOOK]},
+    )
+
+
 CASES: dict[str, Case] = {
     "server.host": Case(lambda tmp: {"server": {"host": "127.0.0.2"}}, lambda d: d.url),
     "server.port": Case(lambda tmp: {"server": {"port": 1}}, lambda d: d.url),
@@ -182,6 +218,30 @@ CASES: dict[str, Case] = {
     "lines.channels": _line_case("channels", {"1": "front-1"}),
     "lines.capture": _line_case("capture", "/tmp/cidbridge-test-capture.bin"),
     "lines.capture_max_bytes": _line_case("capture_max_bytes", 4096),
+    "mqtt.host": _mqtt_case(lambda tmp: {"host": "127.0.0.2"}),
+    "mqtt.port": _mqtt_case(lambda tmp: {"port": 2}),
+    "mqtt.username": _mqtt_case(lambda tmp: {"username": "other"}),
+    "mqtt.password": _mqtt_case(lambda tmp: {"password": "new-password"}),
+    "mqtt.tls": _mqtt_case(lambda tmp: {"tls": True}),
+    "mqtt.ca_file": _mqtt_case(lambda tmp: {"tls": True, "ca_file": _pem(tmp)}),
+    "mqtt.client_id": _mqtt_case(lambda tmp: {"client_id": "other-id"}),
+    "mqtt.topic_prefix": _mqtt_case(lambda tmp: {"topic_prefix": "other"}),
+    "mqtt.discovery": _mqtt_case(lambda tmp: {"discovery": False}),
+    "mqtt.discovery_prefix": _mqtt_case(lambda tmp: {"discovery_prefix": "ha"}),
+    "mqtt.qos": _mqtt_case(lambda tmp: {"qos": 0}),
+    "mqtt.keepalive": _mqtt_case(lambda tmp: {"keepalive": 30}),
+    "mqtt.queue": _mqtt_case(lambda tmp: {"queue": 10}),
+    "mqtt.relayed": _mqtt_case(lambda tmp: {"relayed": True}),
+    "webhooks.name": _webhook_case(lambda tmp: {"name": "other"}),
+    "webhooks.url": _webhook_case(lambda tmp: {"url": "http://127.0.0.1:2/hook"}),
+    "webhooks.secret": _webhook_case(lambda tmp: {"secret": "a-new-secret-0123456789"}),
+    "webhooks.events": _webhook_case(lambda tmp: {"events": ["call"]}),
+    "webhooks.headers": _webhook_case(lambda tmp: {"headers": {"Authorization": "Bearer x"}}),
+    "webhooks.timeout": _webhook_case(lambda tmp: {"timeout": 5}),
+    "webhooks.max_backoff": _webhook_case(lambda tmp: {"max_backoff": 10}),
+    "webhooks.max_backlog": _webhook_case(lambda tmp: {"max_backlog": 5}),
+    "webhooks.relayed": _webhook_case(lambda tmp: {"relayed": True}),
+    "webhooks.ca_file": _webhook_case(lambda tmp: {"ca_file": _pem(tmp)}),
 }
 
 
@@ -250,11 +310,13 @@ def test_every_row_has_a_case_and_every_applier_exists():
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     merged = {
-        section: (list(values) if section == "lines" else dict(values)) for section, values in base.items()
+        section: (list(values) if section in ARRAYS else dict(values)) for section, values in base.items()
     }
     for section, values in extra.items():
-        if section == "lines":
-            merged["lines"] = [{**merged["lines"][0], **values}]
+        if section in ARRAYS and isinstance(values, list):
+            merged[section] = list(values)  # the base's tables
+        elif section in ARRAYS:
+            merged[section] = [{**merged[section][0], **values}]  # a change to the first table
         else:
             merged.setdefault(section, {}).update(values)
     return merged
