@@ -142,10 +142,10 @@ class WebhookOutput(Output):
             "queued": self.backlog,
             "delivered": self.delivered,
             "dropped": self.skipped,
-            "retries": self.retries,
-            "backlog": self.backlog,
-            "lag_seconds": round(lag, 3),
             "url": self.where,
+            # Exported by /metrics as cidbridge_output_<name>{output="webhook:<name>"}.
+            "counters": {"retries": self.retries},
+            "gauges": {"backlog": self.backlog, "lag_seconds": round(lag, 3)},
         }
 
     # -- the sender ----------------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_a_webhook_far_behind_skips_the_oldest_and_counts_them(tmp_path: Path) -
     finally:
         receiver.stop()
     assert got == ids[-5:]
-    assert (status["dropped"], status["delivered"], status["backlog"]) == (7, 5, 0)
+    assert (status["dropped"], status["delivered"], status["gauges"]["backlog"]) == (7, 5, 0)
 
 
 def test_events_pruned_before_they_were_sent_are_counted_and_the_rest_resume(tmp_path: Path) -> None:

@@ -88,7 +88,8 @@ def test_every_event_arrives_in_order_through_receiver_outages_and_a_sigkill(sta
         # The other webhook is not held up by this one's dead receiver.
         wait_until(lambda: len(missed.received()) >= 9, 20, "missed calls while the other receiver is down")
         wait_until(lambda: output(daemon, "all")["state"] == "down", 20, "the dead receiver noticed")
-        assert output(daemon, "all")["backlog"] >= 10 and output(daemon, "all")["retries"] >= 1
+        behind = output(daemon, "all")
+        assert behind["gauges"]["backlog"] >= 10 and behind["counters"]["retries"] >= 1
         call(daemon, "01039999999", "ringing")  # left ringing: the restarted daemon ends it
         daemon.kill()  # SIGKILL with a backlog waiting
 
@@ -109,8 +110,8 @@ def test_every_event_arrives_in_order_through_receiver_outages_and_a_sigkill(sta
             "every event at the receiver that was down",
         )
         wait_until(lambda: len(missed.received()) >= len(missed_ids), 30, "every missed call")
-        wait_until(lambda: output(daemon, "all")["backlog"] == 0, 10, "the cursor at the end")
-        assert output(daemon, "all")["state"] == "up" and output(daemon, "all")["lag_seconds"] == 0
+        wait_until(lambda: output(daemon, "all")["gauges"]["backlog"] == 0, 10, "the cursor at the end")
+        assert output(daemon, "all")["state"] == "up" and output(daemon, "all")["gauges"]["lag_seconds"] == 0
     finally:
         everything.stop()
         missed.stop()
@@ -162,11 +163,11 @@ def test_a_hanging_receiver_costs_only_its_own_events(start_daemon, tmp_path) ->
             assert len([e for e in client.events() if e["type"] == "call"]) == 10
         finally:
             client.close()
-        wait_until(lambda: output(daemon, "slow")["retries"] >= 1, 20, "a timed-out attempt")
+        wait_until(lambda: output(daemon, "slow")["counters"]["retries"] >= 1, 20, "a timed-out attempt")
         health = output(daemon, "slow")
         assert health["state"] == "down" and "no answer within 1 s" in health["reason"]
         _, logged = daemon.get("/api/events?after=0", TOKEN)
-        assert health["backlog"] == len(logged) and health["delivered"] == 0
+        assert health["gauges"]["backlog"] == len(logged) and health["delivered"] == 0
         _, _, metrics = http(daemon.url, "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
         text = metrics.decode()
         assert 'cidbridge_output_up{output="webhook:slow"} 0.0' in text
