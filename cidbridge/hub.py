@@ -222,7 +222,9 @@ class Hub:
         while len(self._verdicts) > _VERDICTS:
             self._verdicts.popitem(last=False)
         if rule is not None:
-            log.info("call %s on %s is blocked (rule %d, %s)", call_id, payload.get("line"), rule.id, rule.kind)
+            log.info(
+                "call %s on %s is blocked (rule %d, %s)", call_id, payload.get("line"), rule.id, rule.kind
+            )
         return rule is not None
 
     async def _answered(self, event: dict[str, Any]) -> None:

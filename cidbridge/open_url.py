@@ -58,7 +58,9 @@ def check(template: str) -> None:
     if scheme.group(1).lower() in _FORBIDDEN_SCHEMES:
         raise OpenUrlError(f"a {scheme.group(1)}: URL is not allowed; use an http(s) address")
     if not used:
-        raise OpenUrlError("uses no placeholder; put {e164}, {number}, {display} or {name} where the caller goes")
+        raise OpenUrlError(
+            "uses no placeholder; put {e164}, {number}, {display} or {name} where the caller goes"
+        )
 
 
 def render(template: str | None, values: dict[str, str | None]) -> str | None:

@@ -9,8 +9,8 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import quote
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 
@@ -158,7 +158,11 @@ def demo(
         ),
     ] = None,
     token: Annotated[
-        str | None, typer.Option(metavar="TOKEN", help="Require this token from every client, like the token key of the server section.")
+        str | None,
+        typer.Option(
+            metavar="TOKEN",
+            help="Require this token from every client, like the token key of the server section.",
+        ),
     ] = None,
 ) -> None:
     """Run the whole pipeline on a simulated modem, no hardware needed.  Ctrl-C stops it."""

@@ -81,7 +81,9 @@ class Rejecter:
         except asyncio.CancelledError:
             raise
         except Exception:  # the port went away mid-dialogue: the session ends on its own
-            log.warning("line %s: hanging up on blocked call %s failed", self.config.name, call_id, exc_info=True)
+            log.warning(
+                "line %s: hanging up on blocked call %s failed", self.config.name, call_id, exc_info=True
+            )
 
     def close(self) -> None:
         """Stop any dialogue in progress (the session is ending)."""

@@ -159,7 +159,6 @@ class SimulatedModem:
         steps.extend((1.0, self.ring()) for _ in range(rings - 1))
         return steps
 
-
     def play_call(
         self,
         device: Writer,

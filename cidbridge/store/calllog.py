@@ -328,7 +328,9 @@ class CallLog:
         )
         if key is not None:
             # What a search by fragment reads instead of every call (store/search.py).
-            db.execute("INSERT INTO callers (key, digits) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, digits))
+            db.execute(
+                "INSERT INTO callers (key, digits) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, digits)
+            )
             for name in {event.get("name"), event.get("network_name")}:
                 if name:
                     db.execute("INSERT OR IGNORE INTO caller_names (key, name) VALUES (?, ?)", (key, name))

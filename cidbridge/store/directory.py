@@ -217,7 +217,9 @@ class Directory:
         return result
 
     @staticmethod
-    def _upsert(db: sqlite3.Connection, key: str, number: str, name: str | None, note: str | None, source: str):
+    def _upsert(
+        db: sqlite3.Connection, key: str, number: str, name: str | None, note: str | None, source: str
+    ):
         db.execute(
             "INSERT INTO contacts (key, number, name, note, updated, source) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (key) DO UPDATE SET number = excluded.number, name = excluded.name,"
@@ -243,7 +245,9 @@ class Directory:
                 result.skipped.append(f"{entry.number!r}: not a phone number")
                 continue
             rows[key] = (entry.number, entry.name, entry.note)  # a later row for a number wins
-        before = {key: (name, note) for key, name, note in db.execute("SELECT key, name, note FROM phonebook_file")}
+        before = {
+            key: (name, note) for key, name, note in db.execute("SELECT key, name, note FROM phonebook_file")
+        }
         with self._write() as db:
             for key, (number, name, note) in rows.items():
                 if before.get(key) == (name, note):
@@ -255,7 +259,11 @@ class Directory:
                 result.updated += existed
             for key in before.keys() - rows.keys():
                 current = self.contact(key)
-                if current is not None and current.source == "file" and (current.name, current.note) == before[key]:
+                if (
+                    current is not None
+                    and current.source == "file"
+                    and (current.name, current.note) == before[key]
+                ):
                     db.execute("DELETE FROM contacts WHERE key = ?", (key,))
                     result.removed += 1
             db.execute("DELETE FROM phonebook_file")
@@ -331,7 +339,9 @@ class Directory:
 
     def remove_block(self, rule_id: int) -> BlockRule | None:
         """Remove the rule with this id; return it (None if there was none)."""
-        row = self.store.db.execute("SELECT id, kind, value, note FROM blocks WHERE id = ?", (rule_id,)).fetchone()
+        row = self.store.db.execute(
+            "SELECT id, kind, value, note FROM blocks WHERE id = ?", (rule_id,)
+        ).fetchone()
         if row is None:
             return None
         with self._write() as db:
