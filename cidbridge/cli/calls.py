@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cidbridge import config as config_module
 from cidbridge.cli.errors import STORE, USAGE, fail
@@ -30,7 +31,10 @@ _ABSENCE = {
     "payphone": "Payphone",
     "conflict": "Unavailable (conflict)",
 }
-_OUTCOME_STYLE = {"answered": "green", "missed": "bold red", "unknown": "dim"}
+#: How each outcome reads, and its colour.  ``unknown`` reads "ended" everywhere (CLI,
+#: panel): the call ended, and the device (a modem) cannot see whether anyone answered.
+OUTCOME_TEXT = {"answered": "answered", "missed": "missed", "unknown": "ended", "blocked": "blocked"}
+_OUTCOME_STYLE = {"answered": "green", "missed": "bold red", "unknown": "dim", "blocked": "magenta"}
 
 
 def calls(
@@ -44,6 +48,9 @@ def calls(
     until: Annotated[str | None, typer.Option(help="Only calls before then (same forms as --since).")] = None,
     line: Annotated[str | None, typer.Option("--line", "-l", help="Only calls on this line.")] = None,
     number: Annotated[str | None, typer.Option(help="Only numbers containing these digits.")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Only callers whose name (or phonebook name) contains this.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many calls.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of calls.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (for a spreadsheet).")] = False,
@@ -58,10 +65,11 @@ def calls(
             until=parse_time(until) if until else None,
             line=line,
             number=number,
+            name=name,
         )
     except TimeSpecError as exc:
         fail(str(exc), USAGE)
-    path = _log_path(config, db)
+    path = log_path(config, db)
     try:
         with CallLog(path).open(create=False) as store:
             rows = store.calls(query)
@@ -75,7 +83,7 @@ def calls(
         _table(rows, path)
 
 
-def _log_path(config: Path | None, db: Path | None) -> Path:
+def log_path(config: Path | None, db: Path | None) -> Path:
     if db is not None:
         return db
     if config is not None:
@@ -111,7 +119,7 @@ def _duration(seconds: float | None) -> str:
 def _table(rows: list[dict[str, Any]], path: Path) -> None:
     console = Console()
     if not rows:
-        console.print(f"No calls in {path} match.")
+        console.print(Text(f"No calls in {path} match."))
         return
     table = Table(title=f"Calls ({len(rows)}, newest first)", title_justify="left")
     for column, justify in (
@@ -129,13 +137,14 @@ def _table(rows: list[dict[str, Any]], path: Path) -> None:
         if call.get("note"):
             name = f"{name} — {call['note']}"
         outcome = call.get("outcome") or ("ringing" if not call.get("ended") else "")
+        # Text, never markup: names come from callers and may hold "[/]" or escapes.
         table.add_row(
             _when(call.get("started")),
-            call.get("line") or "",
-            caller_text(call),
-            name,
+            Text(call.get("line") or ""),
+            Text(caller_text(call)),
+            Text(name),
             str(call.get("rings") or ""),
-            f"[{_OUTCOME_STYLE.get(outcome, '')}]{outcome}[/]" if outcome in _OUTCOME_STYLE else outcome,
+            Text(OUTCOME_TEXT.get(outcome, outcome), style=_OUTCOME_STYLE.get(outcome, "")),
             _duration(call.get("duration_s")),
         )
     console.print(table)
