@@ -94,6 +94,17 @@ def log_path(config: Path | None, db: Path | None) -> Path:
     return config_module.StoreConfig().path
 
 
+def plain(value: object) -> Text:
+    """Caller-supplied text for the terminal: never markup, no control characters.
+
+    Rich prints a ``Text`` as it is (``[/]`` stays ``[/]``) but passes ESC through,
+    so a name holding a terminal escape could clear or retitle the screen; every
+    non-printable character is dropped here.
+    """
+    text = "" if value is None else str(value)
+    return Text("".join(ch if ch.isprintable() else " " if ch in "\n\t" else "" for ch in text))
+
+
 def caller_text(call: dict[str, Any]) -> str:
     """The caller as people read it: the formatted number, or why there is none."""
     if call.get("display") or call.get("number"):
@@ -119,7 +130,7 @@ def _duration(seconds: float | None) -> str:
 def _table(rows: list[dict[str, Any]], path: Path) -> None:
     console = Console()
     if not rows:
-        console.print(Text(f"No calls in {path} match."))
+        console.print(plain(f"No calls in {path} match."))
         return
     table = Table(title=f"Calls ({len(rows)}, newest first)", title_justify="left")
     for column, justify in (
@@ -140,9 +151,9 @@ def _table(rows: list[dict[str, Any]], path: Path) -> None:
         # Text, never markup: names come from callers and may hold "[/]" or escapes.
         table.add_row(
             _when(call.get("started")),
-            Text(call.get("line") or ""),
-            Text(caller_text(call)),
-            Text(name),
+            plain(call.get("line")),
+            plain(caller_text(call)),
+            plain(name),
             str(call.get("rings") or ""),
             Text(OUTCOME_TEXT.get(outcome, outcome), style=_OUTCOME_STYLE.get(outcome, "")),
             _duration(call.get("duration_s")),

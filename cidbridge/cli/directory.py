@@ -21,11 +21,10 @@ import phonenumbers
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from cidbridge import config as config_module
 from cidbridge import numbers
-from cidbridge.cli.calls import log_path
+from cidbridge.cli.calls import log_path, plain
 from cidbridge.cli.errors import STORE, USAGE, fail
 from cidbridge.cli.help import Command, Group
 from cidbridge.core.blocking import NUMBER, PREFIX, WITHHELD, WITHHELD_REASONS, BadRule, BlockRule
@@ -98,17 +97,17 @@ def list_contacts(
         return
     console = Console()
     if not found:
-        console.print(Text(f"No contacts in {store.path}" + (" match." if search else ".")))
+        console.print(plain(f"No contacts in {store.path}" + (" match." if search else ".")))
         return
     table = Table(title=f"Contacts ({len(found)} of {total})", title_justify="left")
     for column in ("Number", "Name", "Note", "Source"):
         table.add_column(column)
     for contact in found:
         table.add_row(
-            Text(numbers.display(contact.number, directory.region) or contact.number),
-            Text(contact.name or ""),
-            Text(contact.note or ""),
-            Text(contact.source),
+            plain(numbers.display(contact.number, directory.region) or contact.number),
+            plain(contact.name or ""),
+            plain(contact.note or ""),
+            plain(contact.source),
         )
     console.print(table)
 
@@ -194,7 +193,7 @@ def set_contact(
             fail(str(exc), USAGE)
         except StoreError as exc:
             fail(str(exc), STORE)
-    Console().print(Text(f"saved {contact.name or ''} ({contact.key})" if contact else "removed"))
+    Console().print(plain(f"saved {contact.name or ''} ({contact.key})" if contact else "removed"))
 
 
 @phonebook_app.command("remove", cls=Command)
@@ -212,7 +211,7 @@ def remove_contact(
         gone = directory.delete_contact(number)
     if gone is None:
         fail(f"there is no contact for {number!r}", USAGE)
-    Console().print(Text(f"removed {gone.name or ''} ({gone.key})"))
+    Console().print(plain(f"removed {gone.name or ''} ({gone.key})"))
 
 
 # -- block ------------------------------------------------------------------------------
@@ -283,7 +282,7 @@ def block_list(
     for column in ("Rule", "Blocks", "Note"):
         table.add_column(column)
     for rule in rules:
-        table.add_row(str(rule.id), Text(_describe(rule, directory.region)), Text(rule.note or ""))
+        table.add_row(str(rule.id), plain(_describe(rule, directory.region)), plain(rule.note or ""))
     console.print(table)
 
 

@@ -71,9 +71,7 @@ def test_reached_no_client_is_logged_once_per_quiet_period_not_per_event(start_d
             "POST", "/api/cti/incoming-call", {"number": f"0101234000{n}", "line": "pbx"}, token=token
         )
         assert status == 200
-    wait_until(
-        lambda: len(daemon.get("/api/events?after=0", token=token)[1]) >= 4, what="the calls logged"
-    )
+    wait_until(lambda: len(daemon.get("/api/events?after=0", token=token)[1]) >= 4, what="the calls logged")
     daemon.stop()
     lines = [line for line in daemon.stderr_lines if "reached no client" in line]
     assert len(lines) == 1, lines  # the first event nobody saw; the rest at debug

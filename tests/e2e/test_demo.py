@@ -57,8 +57,22 @@ def test_demo_for_a_panel_developed_elsewhere_cors_and_token():
     node_or_skip()
     origin, token = "http://localhost:3000", "dev-token-123"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cidbridge", "demo", "--port", "0", "--interval", "0.5", "--seed", "3"]
-        + ["--cors", origin, "--token", token],
+        [
+            sys.executable,
+            "-m",
+            "cidbridge",
+            "demo",
+            "--port",
+            "0",
+            "--interval",
+            "0.5",
+            "--seed",
+            "3",
+            "--cors",
+            origin,
+            "--token",
+            token,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
