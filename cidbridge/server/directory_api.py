@@ -135,7 +135,7 @@ class DirectoryApi:
         if current is not None and len(current) > _MAX_ID:
             raise ApiError(400, f"call_id must be at most {_MAX_ID} characters")
         contact = self.directory.contact(key)
-        history = self.directory.history(key, current=current)
+        history = self.directory.history(key, current=current, missed_days=self.panel().missed_days)
         network_name = history.pop("network_name")
         name = (contact.name if contact else None) or network_name
         display = numbers.display(number, self.region)

@@ -50,12 +50,6 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     return rows
 
 
-def first_event_since(db: sqlite3.Connection, unix: float) -> int | None:
-    """The lowest event id at or after ``unix`` (a lower bound for those calls' ``first_event``)."""
-    row = db.execute("SELECT min(id) FROM events WHERE unix >= ?", (unix,)).fetchone()
-    return None if row[0] is None else int(row[0])
-
-
 def week_start(now: float) -> float:
     """Monday 00:00 local time of the week holding ``now``."""
     moment = datetime.fromtimestamp(now)
@@ -63,24 +57,24 @@ def week_start(now: float) -> float:
     return monday.timestamp()
 
 
-def history(db: sqlite3.Connection, key: str, *, now: float, current: str | None = None) -> dict[str, Any]:
+def history(
+    db: sqlite3.Connection, key: str, *, now: float, current: str | None = None, missed_days: float = 7
+) -> dict[str, Any]:
     """What a caller card says about a caller's past (see the HTTP API in the README).
 
     ``current`` is the call the card is shown for: it counts in the totals but is
-    not the ``previous`` call.
+    not the ``previous`` call.  ``unreturned_missed`` counts the caller's entries in
+    the missed-call list (the last ``missed_days``).
     """
     total = db.execute("SELECT count(*) FROM calls WHERE caller_key = ?", (key,)).fetchone()[0]
-    counts = {}
-    for label, since in (("this_week", week_start(now)), ("last_7_days", now - 7 * 86_400.0)):
-        low = first_event_since(db, since)
-        counts[label] = (
-            0
-            if low is None
-            else db.execute(
-                "SELECT count(*) FROM calls WHERE caller_key = ? AND first_event >= ? AND started_unix >= ?",
-                (key, low, since),
-            ).fetchone()[0]
-        )
+    counts = {
+        label: db.execute(
+            "SELECT count(*) FROM calls INDEXED BY calls_caller_time"
+            " WHERE caller_key = ? AND started_unix >= ?",
+            (key, since),
+        ).fetchone()[0]
+        for label, since in (("this_week", week_start(now)), ("last_7_days", now - 7 * 86_400.0))
+    }
     recent = _rows(db.execute(f"{_SELECT} WHERE caller_key = ? ORDER BY first_event DESC LIMIT 6", (key,)))
     previous = next((call for call in recent if call["call_id"] != current), None)
     last_missed = _rows(
@@ -89,7 +83,9 @@ def history(db: sqlite3.Connection, key: str, *, now: float, current: str | None
         )
     )
     waiting = db.execute(
-        "SELECT count(*) FROM calls WHERE caller_key = ? AND returned IS NULL AND outcome = 'missed'", (key,)
+        "SELECT count(*) FROM calls INDEXED BY calls_caller_time WHERE caller_key = ? AND started_unix >= ?"
+        " AND returned IS NULL AND outcome = 'missed' AND blocked = 0",
+        (key, now - missed_days * 86_400.0),
     ).fetchone()[0]
     network_name = next((call["network_name"] for call in recent if call["network_name"]), None)
     return {
@@ -113,17 +109,14 @@ def missed(
     and ``first`` (when the oldest of them came).  Calls without a number are one
     entry each.
     """
-    low = first_event_since(db, since)
-    if low is None:
-        return []
     outcomes = "('missed', 'unknown')" if include_unknown else "('missed')"
     rows = _rows(
         db.execute(
             f"{_SELECT} INDEXED BY calls_unreturned"
-            " WHERE returned IS NULL AND outcome IN ('missed', 'unknown') AND first_event >= ?"
-            f" AND outcome IN {outcomes} AND blocked = 0 AND started_unix >= ?"
+            " WHERE returned IS NULL AND outcome IN ('missed', 'unknown') AND started_unix >= ?"
+            f" AND outcome IN {outcomes} AND blocked = 0"
             " ORDER BY first_event DESC",
-            (low, since),
+            (since,),
         )
     )
     entries: dict[str, dict[str, Any]] = {}

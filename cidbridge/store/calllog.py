@@ -107,7 +107,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE calls ADD COLUMN returned_how TEXT;
     UPDATE calls SET caller_key = coalesce(e164, digits);
     CREATE INDEX calls_caller ON calls (caller_key, first_event);
-    CREATE INDEX calls_unreturned ON calls (first_event)
+    CREATE INDEX calls_caller_time ON calls (caller_key, started_unix);
+    CREATE INDEX calls_unreturned ON calls (started_unix)
         WHERE returned IS NULL AND outcome IN ('missed', 'unknown');
     CREATE TABLE callers (key TEXT PRIMARY KEY, digits TEXT) WITHOUT ROWID;
     INSERT OR IGNORE INTO callers (key, digits)

@@ -282,8 +282,11 @@ class Directory:
 
     # -- callers' history and missed calls (store/callers.py) -------------------------
 
-    def history(self, key: str, *, current: str | None = None, now: float | None = None) -> dict[str, Any]:
-        return callers.history(self.store.db, key, now=time.time() if now is None else now, current=current)
+    def history(
+        self, key: str, *, current: str | None = None, now: float | None = None, missed_days: float = 7
+    ) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        return callers.history(self.store.db, key, now=now, current=current, missed_days=missed_days)
 
     def missed(self, *, since: float, include_unknown: bool, limit: int = 200) -> list[dict[str, Any]]:
         return callers.missed(self.store.db, since=since, include_unknown=include_unknown, limit=limit)

@@ -10,9 +10,10 @@ from the ``calls_caller`` index (caller key, first event), newest first.  That w
 for any fragment length, the two-character Korean names included, which a trigram
 index cannot serve (``bench/history.py`` measures both; see bench/README.md).
 
-A time range becomes a range of event ids first (the ``events_unix`` index), so a
-search in last year's calls does not walk this year's.  Paging is by ``before`` (the
-``first_event`` of the last call of the previous page): stable while calls arrive.
+With a time range the callers' calls come from the ``calls_caller_time`` index
+(caller key, start time) instead, so a search in last year's calls does not read
+this year's.  Paging is by ``before`` (the ``first_event`` of the last call of the
+previous page): stable while calls arrive.
 """
 
 from __future__ import annotations
@@ -61,17 +62,11 @@ def find_calls(db: sqlite3.Connection, query: CallQuery, columns: tuple[str, ...
         where.append("first_event < ?")
         args.append(query.before)
     if query.since is not None:
-        low = db.execute("SELECT min(id) FROM events WHERE unix >= ?", (query.since,)).fetchone()[0]
-        if low is None:
-            return []
-        where += ["first_event >= ?", "started_unix >= ?"]
-        args += [low, query.since]
+        where.append("started_unix >= ?")
+        args.append(query.since)
     if query.until is not None:
-        high = db.execute("SELECT max(id) FROM events WHERE unix < ?", (query.until,)).fetchone()[0]
-        if high is None:
-            return []
-        where += ["first_event <= ?", "started_unix < ?"]
-        args += [high, query.until]
+        where.append("started_unix < ?")
+        args.append(query.until)
     if query.line is not None:
         where.append("line = ?")
         args.append(query.line)
@@ -97,9 +92,13 @@ def find_calls(db: sqlite3.Connection, query: CallQuery, columns: tuple[str, ...
         )
         args += [fragment, fragment]
         keyed = True
-    # Force the caller index when searching by fragment: SQLite would otherwise often
-    # walk every call newest first and test each (200 ms on a million calls).
-    source = "calls INDEXED BY calls_caller" if keyed else "calls"
+    # Force a caller index when searching by fragment: SQLite would otherwise often
+    # walk every call newest first and test each (200 ms on a million calls).  With a
+    # time range, the one that reads only each caller's calls in that range.
+    ranged = query.since is not None or query.until is not None
+    source = "calls"
+    if keyed:
+        source = "calls INDEXED BY calls_caller_time" if ranged else "calls INDEXED BY calls_caller"
     sql = f"SELECT {', '.join(columns)} FROM {source}"
     if where:
         sql += " WHERE " + " AND ".join(where)
