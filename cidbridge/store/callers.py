@@ -110,27 +110,25 @@ def missed(
     entry each.
     """
     outcomes = "('missed', 'unknown')" if include_unknown else "('missed')"
-    rows = _rows(
-        db.execute(
-            f"{_SELECT} INDEXED BY calls_unreturned"
-            " WHERE returned IS NULL AND outcome IN ('missed', 'unknown') AND started_unix >= ?"
-            f" AND outcome IN {outcomes} AND blocked = 0"
-            " ORDER BY first_event DESC",
-            (since,),
-        )
+    # Grouped in SQL (in C, not a Python loop over every waiting call); the latest call of
+    # each group is then read by its first event, unique per call.
+    cursor = db.execute(
+        f"SELECT {', '.join('c.' + column for column in _CALL)}, g.n, g.oldest FROM ("
+        "  SELECT max(first_event) AS latest, count(*) AS n, min(started) AS oldest FROM calls"
+        "  INDEXED BY calls_unreturned"
+        "  WHERE returned IS NULL AND outcome IN ('missed', 'unknown') AND started_unix >= ?"
+        f"  AND outcome IN {outcomes} AND blocked = 0"
+        "  GROUP BY coalesce(caller_key, call_id) ORDER BY latest DESC LIMIT ?"
+        ") g JOIN calls c ON c.first_event = g.latest ORDER BY g.latest DESC",
+        (since, limit),
     )
-    entries: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        group = row["caller_key"] or row["call_id"]
-        entry = entries.get(group)
-        if entry is None:
-            if len(entries) >= limit:
-                continue
-            entries[group] = {**row, "count": 1, "first": row["started"]}
-        else:
-            entry["count"] += 1
-            entry["first"] = row["started"]
-    return list(entries.values())
+    entries = []
+    for row in cursor:
+        entry = dict(zip(_CALL, row[: len(_CALL)], strict=True))
+        entry["blocked"] = bool(entry["blocked"])
+        entry["count"], entry["first"] = row[-2], row[-1]
+        entries.append(entry)
+    return entries
 
 
 def mark_returned(db: sqlite3.Connection, call_id: str, *, how: str, when: str) -> list[str] | None:
