@@ -133,9 +133,10 @@ class Hub:
             return
         if self.phonebook_file is None or self.phonebook_file.path != path:
             self.phonebook_file = PhonebookFile(path)
-        self._sync_phonebook(force=True)  # now: a broken file is logged at start and reload
+        self.sync_phonebook(force=True)  # now: a broken file is logged at start and reload
 
-    def _sync_phonebook(self, *, force: bool = False) -> None:
+    def sync_phonebook(self, *, force: bool = False) -> None:
+        """Merge the phonebook file in if it changed (one ``stat`` a second at most)."""
         book = self.phonebook_file
         if book is None:
             return
@@ -198,7 +199,7 @@ class Hub:
         if not number:
             return None
         try:
-            self._sync_phonebook()
+            self.sync_phonebook()
             return self.directory.lookup(number)
         except Exception:  # a phonebook problem must never cost a call
             log.exception("phonebook lookup failed")

@@ -99,6 +99,7 @@ class DirectoryApi:
             if not self.authorised(request):
                 return _error(401, "invalid or missing token")
             try:
+                self.hub.sync_phonebook()  # what a panel reads includes the file's latest rows
                 return await handler(request)
             except ApiError as exc:
                 return _error(exc.status, str(exc), exc.problems)

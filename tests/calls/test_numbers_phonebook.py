@@ -16,6 +16,7 @@ from cidbridge.hub import Hub
 from cidbridge.phonebook import read_csv
 from cidbridge.store import CallLog
 from cidbridge.store.directory import Directory
+from tests.calls.helpers import wait_until
 
 
 @pytest.mark.parametrize(
@@ -188,3 +189,36 @@ def test_hub_gives_the_phonebook_name_and_keeps_the_network_name(tmp_path):
     assert by_id["desk-1"]["name"] == "Kim Minji" and by_id["desk-1"]["network_name"] == "KIM M"
     assert by_id["desk-1"]["note"] == "VIP"
     assert by_id["desk-1"]["caller_key"] == "+821012345678"
+
+
+def test_the_phonebook_key_keeps_working_with_a_running_daemon(tmp_path, start_daemon):
+    """An existing user's [calls] phonebook file: names on calls, merged when it changes."""
+    token = "book-token"
+    book = tmp_path / "book.csv"
+    write(book, "number,name,note\n010-1234-5678,From The File,file note\n")
+    daemon = start_daemon([], server={"token": token}, calls={"phonebook": str(book)})
+
+    def call(number, line):
+        status, answer = daemon.request(
+            "POST", "/api/cti/incoming-call", {"number": number, "line": line, "name": "NET"}, token=token
+        )
+        assert status == 200, answer
+        status, events = daemon.request(
+            "GET", f"/api/events?after={answer['events'][0]['id'] - 1}", token=token
+        )
+        return events[0]
+
+    first = call("01012345678", "pbx-1")
+    assert (first["name"], first["note"], first["network_name"]) == ("From The File", "file note", "NET")
+    # A note edited on the panel; then the file gains a row (its first row unchanged).
+    status, _ = daemon.request(
+        "PUT", "/api/contacts/01012345678", {"name": "From The File", "note": "panel note"}, token=token
+    )
+    assert status == 200
+    write(book, "number,name,note\n010-1234-5678,From The File,file note\n010-9999-0000,Added Row,\n")
+    card = wait_until(
+        lambda: daemon.request("GET", "/api/callers/01099990000", token=token)[1]["contact"],
+        what="the file's new row merged",
+    )
+    assert card["name"] == "Added Row" and card["source"] == "file"
+    assert call("01012345678", "pbx-2")["note"] == "panel note"  # the unchanged row left the edit alone
