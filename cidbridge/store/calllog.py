@@ -327,7 +327,7 @@ class CallLog:
                 "blocked": 1 if event.get("blocked") else 0,
             },
         )
-        if key is not None:
+        if key is not None and event["type"] != "ring":  # a ring repeats what the call event said
             # What a search by fragment reads instead of every call (store/search.py).
             db.execute(
                 "INSERT INTO callers (key, digits) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, digits)
