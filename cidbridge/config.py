@@ -35,7 +35,9 @@ from cidbridge.config_outputs import (
 from cidbridge.config_problems import ConfigError, Reader, did_you_mean, locate, read_text
 from cidbridge.config_protocols import NcidConfig, UdpConfig, read_ncid, read_udp
 from cidbridge.core.formats import FORMATS
-from cidbridge.lines.modem import COUNTRY_CODES, DEFAULT_CALLER_ID, DEFAULT_INIT, country_code
+from cidbridge.lines.modem import COUNTRY_CODES, DEFAULT_CALLER_ID, DEFAULT_HANGUP, DEFAULT_INIT, country_code
+from cidbridge.open_url import OpenUrlError
+from cidbridge.open_url import check as check_open_url
 
 __all__ = [
     "DEVICES",
@@ -49,6 +51,7 @@ __all__ = [
     "LineConfig",
     "MqttConfig",
     "NcidConfig",
+    "PanelConfig",
     "ServerConfig",
     "StoreConfig",
     "UdpConfig",
@@ -63,6 +66,8 @@ __all__ = [
 ]
 
 DEVICES = ("modem", "box")
+#: What a line does with a blocked caller: hang up (modems), or only mark the call.
+BLOCK_ACTIONS = ("hangup", "mark")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -116,6 +121,18 @@ class CallsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PanelConfig:
+    """What the panel (built-in or a React one) is told by ``GET /api/panel-config``."""
+
+    #: A link template into the site's own system (see cidbridge/open_url.py); "" = none.
+    open_url: str = ""
+    #: Count calls whose answer a modem cannot see (outcome ``unknown``) as missed.
+    unknown_is_missed: bool = False
+    #: How far back the missed-call list looks.
+    missed_days: int = 7
+
+
+@dataclass(frozen=True, slots=True)
 class LineConfig:
     name: str
     port: str
@@ -139,6 +156,11 @@ class LineConfig:
     #: File that receives every byte read, rotated at ``capture_max_bytes``; None = off.
     capture: Path | None = None
     capture_max_bytes: int = 10_000_000
+    #: A blocked caller: "hangup" (answer and hang up, modems only) or "mark" (log and show only).
+    block_action: str = "hangup"
+    #: The hang-up dialogue: the commands in order, ``hangup_delay`` s before the last one.
+    hangup: tuple[str, ...] = DEFAULT_HANGUP
+    hangup_delay: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +176,7 @@ class Config:
     udp: UdpConfig = field(default_factory=UdpConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     webhooks: tuple[WebhookConfig, ...] = ()
+    panel: PanelConfig = field(default_factory=PanelConfig)
 
 
 def is_loopback(host: str) -> bool:
@@ -215,6 +238,9 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "channels": dict,
         "capture": str,
         "capture_max_bytes": int,
+        "block_action": str,
+        "hangup": list,
+        "hangup_delay": (int, float),
     },
     "log": {"level": str},
     "ncid": {
@@ -240,6 +266,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     },
     "mqtt": MQTT_SCHEMA,
     "webhooks": WEBHOOK_SCHEMA,
+    "panel": {"open_url": str, "unknown_is_missed": bool, "missed_days": int},
 }
 #: The public name of the schema (read by ``config check`` and the tests).
 SCHEMA = _SCHEMA
@@ -303,14 +330,32 @@ def check(text: str, *, file: str | None = None) -> tuple[Config | None, list[Co
     udp = reader.section(
         lambda: read_udp(reader, reader.table(data.get("udp", {}), "udp", "udp"), lines), UdpConfig
     )
+    panel = reader.section(
+        lambda: _panel(reader, reader.table(data.get("panel", {}), "panel", "panel")), PanelConfig
+    )
     # MQTT and webhooks (cidbridge.config_outputs).
     mqtt = reader.section(lambda: read_mqtt(reader, data.get("mqtt", {})), MqttConfig)
     webhooks = reader.section(lambda: read_webhooks(reader, data.get("webhooks", [])), tuple)
     problems = sorted(reader.problems, key=lambda p: p.line if p.line is not None else 0)
     if problems:
         return None, problems
-    protocols = {"ncid": ncid, "udp": udp, "mqtt": mqtt, "webhooks": webhooks}
-    return Config(server, store, calls, lines, level, file, broadcast=broadcast, **protocols), []
+    sections = {"ncid": ncid, "udp": udp, "panel": panel, "mqtt": mqtt, "webhooks": webhooks}
+    return Config(server, store, calls, lines, level, file, broadcast=broadcast, **sections), []
+
+
+def _panel(reader: _Reader, raw: dict[str, Any]) -> PanelConfig:
+    open_url = raw.get("open_url", "")
+    if open_url:
+        try:
+            check_open_url(open_url)
+        except OpenUrlError as exc:
+            reader.problem("panel.open_url", str(exc))
+            open_url = ""
+    days = raw.get("missed_days", 7)
+    if not 1 <= days <= 366:
+        reader.problem("panel.missed_days", f"must be 1-366 days, not {days}")
+        days = 7
+    return PanelConfig(open_url, bool(raw.get("unknown_is_missed", False)), days)
 
 
 def _server(reader: _Reader, raw: dict[str, Any]) -> ServerConfig:
@@ -495,7 +540,28 @@ def _line_extras(reader: _Reader, key: str, raw: dict[str, Any]) -> dict[str, An
     if max_bytes < 1024:
         reader.problem(f"{key}.capture_max_bytes", f"must be at least 1024, not {max_bytes}")
     extras["capture_max_bytes"] = max_bytes
+    extras.update(_blocking_keys(reader, key, raw))
     return extras
+
+
+def _blocking_keys(reader: _Reader, key: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """What a line does with a blocked caller: ``block_action``, ``hangup``, ``hangup_delay``."""
+    device = raw.get("device", "modem")
+    action = raw.get("block_action", "hangup" if device == "modem" else "mark")
+    if action not in BLOCK_ACTIONS:
+        reader.problem(f"{key}.block_action", f'must be "hangup" or "mark", not {action!r}')
+    elif action == "hangup" and device != "modem":
+        reader.problem(
+            f"{key}.block_action", 'a caller-ID box cannot hang up; use "mark" (or device = "modem")'
+        )
+    hangup = raw.get("hangup", list(DEFAULT_HANGUP))
+    if not hangup or not all(isinstance(cmd, str) and cmd.strip() for cmd in hangup):
+        reader.problem(f"{key}.hangup", 'must be a list of AT commands, e.g. ["ATH1", "ATH0"]')
+        hangup = list(DEFAULT_HANGUP)
+    delay = float(raw.get("hangup_delay", 1.0))
+    if not 0 <= delay <= 10:
+        reader.problem(f"{key}.hangup_delay", f"must be 0-10 seconds, not {delay}")
+    return {"block_action": action, "hangup": tuple(hangup), "hangup_delay": delay}
 
 
 def _check_channel_names(reader: _Reader, lines: list[LineConfig]) -> None:

@@ -84,8 +84,9 @@ class WebhookConfig:
     ca_file: Path | None = None
 
 
-#: What a webhook's ``events`` may list: the event types, and ``missed`` (a call nobody answered).
-WEBHOOK_EVENTS = ("ring", "call", "update", "end", "line", "missed")
+#: What a webhook's ``events`` may list: the event types, ``missed`` (a call nobody answered)
+#: and ``blocked`` (a blocked caller's call nobody answered).
+WEBHOOK_EVENTS = ("ring", "call", "update", "end", "line", "missed", "blocked")
 
 MQTT_SCHEMA: dict[str, type | tuple[type, ...]] = {
     "host": str,

@@ -184,7 +184,10 @@ class Daemon:
         except StoreError as exc:
             raise StartupError(str(exc), 3) from None
         self.hub = Hub(self.store, region=cfg.calls.region)
-        self.hub.use_phonebook(cfg.calls.phonebook, cfg.calls.region)
+        try:
+            self.hub.use_phonebook(cfg.calls.phonebook, cfg.calls.region)
+        except StoreError as exc:
+            raise StartupError(str(exc), 3) from None
         self.hub.sinks.append(service.EventLogSink())
         self.reload_hooks.append(lambda new: self.hub.use_phonebook(new.calls.phonebook, new.calls.region))
         await self.hub.end_unfinished()  # before any client or line: nobody sees a stale call
@@ -351,6 +354,7 @@ class Daemon:
         plan = ReloadPlan.between(old, new)
         self.config = plan.keep_running(old)
         self.broadcaster.config = self.config  # it reads tokens and replay_calls per client
+        self.web.config = self.config  # [panel] (open_url, the missed list) is read per request
         not_applied: dict[str, str] = {}
         for name in plan.appliers():
             try:

@@ -38,9 +38,10 @@ class DemoModem:
         while not self._stop.wait(self.quiet_after + self.interval * self.rng.uniform(0.67, 1.33)):
             if not self.modem.cid_enabled:
                 continue  # the daemon has not initialised the modem yet
-            script = self.modem.call_script(random_caller(self.rng), rings=self.rng.randint(2, 4))
+            caller = random_caller(self.rng)
             try:
-                self.device.play(script, speed=2.0)
+                # The real cadence compressed; a blocked caller is hung up on like on a line.
+                self.modem.play_call(self.device, caller, rings=self.rng.randint(2, 4), ring_every=2.0)
             except (OSError, TimeoutError):
                 return
 
@@ -49,10 +50,24 @@ class DemoModem:
         self.device.close()
 
 
-def demo_config(device_path: str, *, port: int, host: str, state_dir: Path) -> Config:
-    """The configuration the demo runs with: one modem line on the pty."""
+def demo_config(
+    device_path: str,
+    *,
+    port: int,
+    host: str,
+    state_dir: Path,
+    cors_origins: tuple[str, ...] = (),
+    token: str | None = None,
+) -> Config:
+    """The configuration the demo runs with: one modem line on the pty.
+
+    ``cors_origins`` and ``token`` are for a panel developed elsewhere (``next dev`` on
+    ``http://localhost:3000``) connecting to the demo like it will to a real daemon.
+    """
     return Config(
-        server=ServerConfig(host=host, port=port),
+        server=ServerConfig(
+            host=host, port=port, cors_origins=cors_origins, tokens={"default": token} if token else {}
+        ),
         store=StoreConfig(path=state_dir / "demo-calls.sqlite"),
         calls=CallsConfig(ring_gap=4.0, region="KR"),
         lines=(LineConfig(name="demo", port=device_path, baudrate=115200, device="modem"),),

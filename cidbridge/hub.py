@@ -8,7 +8,20 @@ seen is always in the log.
 
 Names: ``name`` is the one to show (the phonebook's when the number is in it, else
 the network's); ``network_name`` is what the network sent; ``note`` is the
-phonebook's note.
+phonebook's note.  The phonebook is in the call log database
+(:class:`~cidbridge.store.directory.Directory`); a ``[calls] phonebook`` file is
+merged into it when it changes.
+
+Blocking: once a call's caller is known (its number, or why there is none), the
+block list decides, once per call.  Every event of a blocked call carries
+``blocked: true``, and its outcome is ``blocked`` unless someone answered it.  The
+line that read the call sees ``blocked`` in what :meth:`Hub.publish` returns, and a
+modem line hangs up (:mod:`cidbridge.lines.reject`).
+
+Announcements are changes that are not call events (a contact edited, a missed call
+returned, the block list changed): :meth:`Hub.announce` hands them to the panels'
+streams and to every announcer (Socket.IO's ``cti-directory``).  They are not in the
+call log and have no id; a panel that reconnects fetches what it shows again.
 
 Sinks are delivered to in order, one event at a time, so every client sees ids in
 increasing order.  A failing sink is logged and skipped; it never stops the others
@@ -20,16 +33,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import asdict
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from cidbridge import numbers
-from cidbridge.core.tracker import END, UNKNOWN, CallEvent
-from cidbridge.phonebook import Contact, Phonebook
+from cidbridge.core.tracker import ANSWERED, END, MISSED, UNKNOWN, CallEvent
+from cidbridge.phonebook import PhonebookFile
 from cidbridge.store import CallLog
+from cidbridge.store.directory import Contact, Directory
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +52,10 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 #: Events a live subscriber may fall behind by before it is cut off (it then catches up).
 SUBSCRIBER_QUEUE = 1000
+#: The outcome of a blocked call nobody answered.
+BLOCKED = "blocked"
+#: Calls whose block verdict is remembered (a call's later events reuse it).
+_VERDICTS = 512
 
 
 class Sink(Protocol):
@@ -50,15 +69,22 @@ def now_iso() -> str:
     return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A change that is not a call event (see the module doc), on a subscription's queue."""
+
+    payload: dict[str, Any]
+
+
 class Subscription:
-    """A live feed of committed events for one reader (the panel's stream)."""
+    """A live feed of committed events (and announcements) for one reader (the panel's stream)."""
 
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self.queue: asyncio.Queue[dict[str, Any] | Announcement | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
         self.overflowed = False
 
-    def offer(self, event: dict[str, Any]) -> None:
+    def offer(self, event: dict[str, Any] | Announcement) -> None:
         if self.overflowed:
             return
         try:
@@ -82,27 +108,41 @@ class Hub:
         log_store: CallLog,
         *,
         region: str = "KR",
-        phonebook: Phonebook | None = None,
         clock: Callable[[], str] = now_iso,
     ) -> None:
         self.store = log_store
         self.region = region
-        #: Names that win over the network's (replaceable on reload).
-        self.phonebook = phonebook
+        #: The phonebook and the block list (in the call log database).
+        self.directory = Directory(log_store, lambda: self.region)
+        #: The ``[calls] phonebook`` file merged into it, if one is configured.
+        self.phonebook_file: PhonebookFile | None = None
         self.clock = clock
         self.sinks: list[Sink] = []
+        #: Called with every announcement (Socket.IO's ``cti-directory``).
+        self.announcers: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
         self._subscriptions: set[Subscription] = set()
+        self._verdicts: OrderedDict[str, bool] = OrderedDict()
         #: Held from an event's commit until every sink has it (see Broadcaster's replay).
         self.commit_lock = asyncio.Lock()
 
     def use_phonebook(self, path: Path | None, region: str) -> None:
-        """Look names up in the CSV at ``path`` (None: no phonebook); kept if unchanged."""
-        current = self.phonebook
+        """Merge the file at ``path`` into the phonebook now and whenever it changes (None: no file)."""
+        self.region = region
         if path is None:
-            self.phonebook = None
-        elif current is None or current.path != path or current.region != region:
-            self.phonebook = Phonebook(path, region)
-            self.phonebook.refresh()  # read it now: a broken file is logged at start
+            self.phonebook_file = None
+            return
+        if self.phonebook_file is None or self.phonebook_file.path != path:
+            self.phonebook_file = PhonebookFile(path)
+        self.sync_phonebook(force=True)  # now: a broken file is logged at start and reload
+
+    def sync_phonebook(self, *, force: bool = False) -> None:
+        """Merge the phonebook file in if it changed (one ``stat`` a second at most)."""
+        book = self.phonebook_file
+        if book is None:
+            return
+        raw = book.changed(force=force)
+        if raw is not None:
+            self.directory.sync_file(book.path, raw)
 
     # -- input -------------------------------------------------------------------
 
@@ -115,10 +155,18 @@ class Hub:
         payload["note"] = None
         contact = self._contact(event.number)
         if contact is not None:
-            payload["name"] = contact.name
-            payload["name_absence"] = None
+            if contact.name:
+                payload["name"] = contact.name
+                payload["name_absence"] = None
             payload["note"] = contact.note
-        return await self._commit(payload)
+        if self._blocked(payload, known=contact is not None):
+            payload["blocked"] = True
+            if payload.get("outcome") in (MISSED, UNKNOWN):
+                payload["outcome"] = BLOCKED
+        committed = await self._commit(payload)
+        if event.type == END and committed.get("outcome") == ANSWERED:
+            await self._answered(committed)
+        return committed
 
     async def end_unfinished(self) -> int:
         """End the calls a previous run left open (it crashed, or the power went).
@@ -148,13 +196,59 @@ class Hub:
         return len(unfinished)
 
     def _contact(self, number: str | None) -> Contact | None:
-        if self.phonebook is None or not number:
+        if not number:
             return None
         try:
-            return self.phonebook.lookup(number)
+            self.sync_phonebook()
+            return self.directory.lookup(number)
         except Exception:  # a phonebook problem must never cost a call
             log.exception("phonebook lookup failed")
             return None
+
+    def _blocked(self, payload: dict[str, Any], *, known: bool) -> bool:
+        """Whether this call is blocked: decided once, when its caller is first known."""
+        call_id = payload["call_id"]
+        verdict = self._verdicts.get(call_id)
+        if verdict is not None:
+            return verdict
+        number, absence = payload.get("number"), payload.get("number_absence")
+        if not number and not absence:
+            return False  # a ring before the caller ID: not decided yet
+        try:
+            rule = self.directory.block_list().match(self.directory.caller_view(number, absence, known))
+        except Exception:  # a broken block list must never cost a call
+            log.exception("block list check failed")
+            rule = None
+        self._verdicts[call_id] = rule is not None
+        while len(self._verdicts) > _VERDICTS:
+            self._verdicts.popitem(last=False)
+        if rule is not None:
+            log.info(
+                "call %s on %s is blocked (rule %d, %s)", call_id, payload.get("line"), rule.id, rule.kind
+            )
+        return rule is not None
+
+    async def _answered(self, event: dict[str, Any]) -> None:
+        """An answered call returns its caller's earlier missed calls."""
+        try:
+            returned = self.directory.answered_later(event["call_id"])
+        except Exception:
+            log.exception("marking missed calls returned failed")
+            return
+        if returned:
+            await self.announce({"type": "missed", "returned": returned, "how": "answered"})
+
+    async def announce(self, change: dict[str, Any]) -> dict[str, Any]:
+        """Send a change that is not a call event to every panel (see the module doc)."""
+        payload = {"v": SCHEMA_VERSION, **change, "time": self.clock()}
+        for subscription in list(self._subscriptions):
+            subscription.offer(Announcement(payload))
+        for announcer in self.announcers:
+            try:
+                await announcer(payload)
+            except Exception:
+                log.exception("announcer %s failed", getattr(announcer, "__qualname__", announcer))
+        return payload
 
     async def line_state(self, line: str, state: str, reason: str | None = None) -> dict[str, Any]:
         """Commit and broadcast a line going ``up`` or ``down``."""

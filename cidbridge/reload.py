@@ -84,6 +84,10 @@ _ROWS = [
     # [ncid] and [udp]: their sockets and outputs are made at start.
     *(Key(f"ncid.{name}", RESTART) for name in SCHEMA["ncid"]),
     *(Key(f"udp.{name}", RESTART) for name in SCHEMA["udp"]),
+    # [panel]: read per request by the panel's API (cidbridge/server/directory_api.py).
+    Key("panel.open_url", LIVE, None),
+    Key("panel.unknown_is_missed", LIVE, None),
+    Key("panel.missed_days", LIVE, None),
     # [[lines]]: an added line starts, a removed one stops, a changed one restarts.
     *(Key(f"lines.{name}", LIVE, "lines", read=_line_field(name)) for name in SCHEMA["lines"]),
     # [mqtt] and [[webhooks]]: each output's connection and place in the log are set up at start.

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cidbridge import config as config_module
 from cidbridge.cli.errors import STORE, USAGE, fail
@@ -30,7 +31,10 @@ _ABSENCE = {
     "payphone": "Payphone",
     "conflict": "Unavailable (conflict)",
 }
-_OUTCOME_STYLE = {"answered": "green", "missed": "bold red", "unknown": "dim"}
+#: How each outcome reads, and its colour.  ``unknown`` reads "ended" everywhere (CLI,
+#: panel): the call ended, and the device (a modem) cannot see whether anyone answered.
+OUTCOME_TEXT = {"answered": "answered", "missed": "missed", "unknown": "ended", "blocked": "blocked"}
+_OUTCOME_STYLE = {"answered": "green", "missed": "bold red", "unknown": "dim", "blocked": "magenta"}
 
 
 def calls(
@@ -44,6 +48,9 @@ def calls(
     until: Annotated[str | None, typer.Option(help="Only calls before then (same forms as --since).")] = None,
     line: Annotated[str | None, typer.Option("--line", "-l", help="Only calls on this line.")] = None,
     number: Annotated[str | None, typer.Option(help="Only numbers containing these digits.")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Only callers whose name (or phonebook name) contains this.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many calls.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of calls.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (for a spreadsheet).")] = False,
@@ -58,10 +65,11 @@ def calls(
             until=parse_time(until) if until else None,
             line=line,
             number=number,
+            name=name,
         )
     except TimeSpecError as exc:
         fail(str(exc), USAGE)
-    path = _log_path(config, db)
+    path = log_path(config, db)
     try:
         with CallLog(path).open(create=False) as store:
             rows = store.calls(query)
@@ -75,7 +83,7 @@ def calls(
         _table(rows, path)
 
 
-def _log_path(config: Path | None, db: Path | None) -> Path:
+def log_path(config: Path | None, db: Path | None) -> Path:
     if db is not None:
         return db
     if config is not None:
@@ -84,6 +92,17 @@ def _log_path(config: Path | None, db: Path | None) -> Path:
         except config_module.ConfigError as exc:
             fail(str(exc), USAGE)
     return config_module.StoreConfig().path
+
+
+def plain(value: object) -> Text:
+    """Caller-supplied text for the terminal: never markup, no control characters.
+
+    Rich prints a ``Text`` as it is (``[/]`` stays ``[/]``) but passes ESC through,
+    so a name holding a terminal escape could clear or retitle the screen; every
+    non-printable character is dropped here.
+    """
+    text = "" if value is None else str(value)
+    return Text("".join(ch if ch.isprintable() else " " if ch in "\n\t" else "" for ch in text))
 
 
 def caller_text(call: dict[str, Any]) -> str:
@@ -111,7 +130,7 @@ def _duration(seconds: float | None) -> str:
 def _table(rows: list[dict[str, Any]], path: Path) -> None:
     console = Console()
     if not rows:
-        console.print(f"No calls in {path} match.")
+        console.print(plain(f"No calls in {path} match."))
         return
     table = Table(title=f"Calls ({len(rows)}, newest first)", title_justify="left")
     for column, justify in (
@@ -129,13 +148,14 @@ def _table(rows: list[dict[str, Any]], path: Path) -> None:
         if call.get("note"):
             name = f"{name} — {call['note']}"
         outcome = call.get("outcome") or ("ringing" if not call.get("ended") else "")
+        # Text, never markup: names come from callers and may hold "[/]" or escapes.
         table.add_row(
             _when(call.get("started")),
-            call.get("line") or "",
-            caller_text(call),
-            name,
+            plain(call.get("line")),
+            plain(caller_text(call)),
+            plain(name),
             str(call.get("rings") or ""),
-            f"[{_OUTCOME_STYLE.get(outcome, '')}]{outcome}[/]" if outcome in _OUTCOME_STYLE else outcome,
+            Text(OUTCOME_TEXT.get(outcome, outcome), style=_OUTCOME_STYLE.get(outcome, "")),
             _duration(call.get("duration_s")),
         )
     console.print(table)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cidbridge import __version__
-from cidbridge.cli import calls, config_cmd, decode, monitor, ports, probe, serve
+from cidbridge.cli import calls, config_cmd, decode, directory, monitor, ports, probe, serve
 from cidbridge.cli.help import Command, Group
 
 app = typer.Typer(
@@ -44,6 +44,8 @@ app.command("ports", cls=Command)(ports.ports)
 app.command("probe", cls=Command)(probe.probe)
 app.command("monitor", cls=Command)(monitor.monitor)
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(directory.phonebook_app, name="phonebook")
+app.add_typer(directory.block_app, name="block")
 
 
 def main() -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 
@@ -147,27 +149,54 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback only).")] = "127.0.0.1",
     interval: Annotated[float, typer.Option(help="Average seconds between simulated calls.")] = 6.0,
     seed: Annotated[int | None, typer.Option(help="Seed for the random callers.")] = None,
+    cors: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cors",
+            metavar="ORIGIN",
+            help="Let a panel served from ORIGIN (e.g. http://localhost:3000) connect; repeatable.",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TOKEN",
+            help="Require this token from every client, like the token key of the server section.",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole pipeline on a simulated modem, no hardware needed.  Ctrl-C stops it."""
     from cidbridge.config import is_loopback
     from cidbridge.demo import DemoModem, demo_config
 
     if not is_loopback(host):
-        fail("the demo listens on loopback only (it has no token); use --host 127.0.0.1", USAGE)
+        fail("the demo listens on loopback only; use --host 127.0.0.1", USAGE)
     if interval < 0.5:
         fail("--interval must be at least 0.5 seconds", USAGE)
+    origins = tuple(cors or ())
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            fail(f"--cors {origin!r} is not an origin; write it like http://localhost:3000 (no path)", USAGE)
+    if token is not None and not token.strip():
+        fail("--token must not be empty", USAGE)
     setup_logging("info")
     with tempfile.TemporaryDirectory(prefix="cidbridge-demo-") as state:
         modem = DemoModem(interval=interval, seed=seed)
-        cfg = demo_config(modem.device.path, port=port, host=host, state_dir=Path(state))
+        cfg = demo_config(
+            modem.device.path, port=port, host=host, state_dir=Path(state), cors_origins=origins, token=token
+        )
         modem.quiet_after = cfg.calls.ring_gap + 0.5
 
         def ready(url: str) -> None:
+            # The built-in panel takes the token from its URL.
+            page = f"{url}?token={quote(token, safe='')}" if token else url
             print(
-                f"cidbridge demo: open {url} in a browser (a simulated call every ~{interval:g} s; "
+                f"cidbridge demo: open {page} in a browser (a simulated call every ~{interval:g} s; "
                 "Ctrl-C to stop)",
                 flush=True,
             )
+            if origins:
+                print(f"cidbridge demo: panels from {', '.join(origins)} may connect", flush=True)
             modem.start()
 
         try:

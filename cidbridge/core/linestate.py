@@ -18,7 +18,8 @@ The rules:
 * Notices, one per event, for automations: ``ring``, ``call`` (caller known, or known
   to be missing), ``answered`` (the update that says so), ``update`` (anything else
   added), ``missed`` (an ``end`` nobody answered, or a later correction that turns an
-  ended call into missed), ``end`` (any other end).  ``line`` events give none; they
+  ended call into missed), ``blocked`` (the end of a call from a blocked caller that
+  nobody answered), ``end`` (any other end).  ``line`` events give none; they
   set the line's ``connection`` (``up``/``down``).
 * Bounded: at most ``max_lines`` lines (events of further lines are ignored and
   counted) and ``max_calls`` calls in progress per line (the oldest is forgotten:
@@ -36,7 +37,7 @@ __all__ = ["IDLE", "NOTICES", "RINGING", "STATES", "TALKING", "Change", "LineSta
 IDLE, RINGING, TALKING = "idle", "ringing", "talking"
 STATES = (IDLE, RINGING, TALKING)
 #: Every notice :meth:`LineStates.apply` may give (Home Assistant's ``event_types``).
-NOTICES = ("ring", "call", "answered", "update", "missed", "end")
+NOTICES = ("ring", "call", "answered", "update", "missed", "blocked", "end")
 
 #: The caller fields an event carries, copied into the line's snapshot.
 CALLER_FIELDS = (
@@ -52,6 +53,7 @@ CALLER_FIELDS = (
     "waiting",
     "outcome",
     "duration_s",
+    "blocked",
 )
 #: What a caller without a number is shown as (``number_absence``).
 ABSENCE_TEXT = {
@@ -172,7 +174,7 @@ class LineStates:
             line.ended[call_id] = outcome
             while len(line.ended) > _ENDED_REMEMBERED:
                 line.ended.popitem(last=False)
-            return "missed" if outcome == "missed" else "end"
+            return outcome if outcome in ("missed", "blocked") else "end"
         was = line.calls.get(call_id)
         line.calls[call_id] = TALKING if outcome == "answered" else was or RINGING
         while len(line.calls) > self.max_calls:

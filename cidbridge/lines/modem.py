@@ -35,6 +35,9 @@ DEFAULT_CALLER_ID = "|".join(CALLER_ID_CHAIN)
 DEFAULT_INIT = ("ATZ", "ATE0V1")
 #: What the keep-alive sends: the shortest command every modem answers.
 KEEPALIVE_COMMAND = "AT"
+#: Hanging up on a blocked caller, NCID's way: go off hook (the exchange stops ringing
+#: and connects the caller), stay a moment, go back on hook (the caller is cut off).
+DEFAULT_HANGUP = ("ATH1", "ATH0")
 
 #: ITU-T T.35 country codes for ``AT+GCI=`` by ISO 3166 name; the setting selects
 #: Bellcore FSK or ETSI/DTMF caller-ID detection (research/formats.md §4.1).

@@ -39,6 +39,7 @@ from cidbridge.lines.capture import RawCapture
 from cidbridge.lines.diagnose import describe_open_error
 from cidbridge.lines.modem import KEEPALIVE_COMMAND, InitDialogue, ModemError, init_sequence
 from cidbridge.lines.port import PathWatch, close_port, is_url, open_port
+from cidbridge.lines.reject import Rejecter
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class Line:
         self.first_attempt_done = asyncio.Event()
         self.capture = RawCapture(config.capture, config.capture_max_bytes) if config.capture else None
         self._last_heard = self.clock()
+        #: Hangs up on blocked callers while a modem session runs (block_action = "hangup").
+        self._rejecter: Rejecter | None = None
 
     @property
     def name(self) -> str:
@@ -148,6 +151,8 @@ class Line:
         reader, writer = await open_port(cfg.port, cfg.baudrate)
         self._last_heard = self.clock()
         at = AtChannel(writer)
+        if cfg.device == "modem" and cfg.block_action == "hangup":
+            self._rejecter = Rejecter(at, cfg)
         tasks = {asyncio.create_task(self._read(reader, at), name=f"read {cfg.name}")}
         try:
             if cfg.device == "modem":
@@ -165,6 +170,9 @@ class Line:
             for task in done:
                 task.result()  # raises why the session ended
         finally:
+            if self._rejecter is not None:
+                self._rejecter.close()
+                self._rejecter = None
             # Closed for real (fd and lock released) before the next session reopens it.
             await close_port(writer, *tasks, timeout=CLOSE_TIMEOUT)
 
@@ -253,7 +261,7 @@ class Line:
         for frame in frames:
             channel = getattr(frame, "line", None)
             for event in self._tracker(channel).receive(frame, now):
-                await self.sink.publish(event)
+                await self._publish(event)
 
     def _tracker(self, channel: str | None) -> CallTracker:
         tracker = self.trackers.get(channel)
@@ -301,7 +309,12 @@ class Line:
         await self._frames(self.decoder.timeout(now), now)
         for tracker in list(self.trackers.values()):
             for event in tracker.tick(now):
-                await self.sink.publish(event)
+                await self._publish(event)
+
+    async def _publish(self, event: CallEvent) -> None:
+        committed = await self.sink.publish(event)
+        if self._rejecter is not None and isinstance(committed, dict):
+            self._rejecter.consider(committed)  # a blocked caller: hang up (lines/reject.py)
 
     async def _set_state(self, state: str, reason: str | None) -> None:
         if state == self.state and reason == self.reason:

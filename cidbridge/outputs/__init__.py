@@ -228,7 +228,9 @@ def build(config: Config, hub: Hub) -> Outputs:
     if config.ncid.enabled:
         from cidbridge.outputs.ncid import NcidServer
 
-        modems = {line.name for line in config.lines if line.device == "modem"}
+        modems = {
+            line.name for line in config.lines if line.device == "modem" and line.block_action == "hangup"
+        }
         outputs.append(NcidServer(config.ncid, hub, hangs_up=modems.__contains__))
     if config.udp.send:
         from cidbridge.lines.udp_source import owns_line

@@ -64,6 +64,7 @@ NOTICE_FIELDS = (
     "waiting",
     "outcome",
     "duration_s",
+    "blocked",
 )
 
 

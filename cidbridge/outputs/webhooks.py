@@ -73,8 +73,9 @@ def matches(wanted: tuple[str, ...], event: Event, *, relayed: bool) -> bool:
         return False
     if not wanted or event.get("type") in wanted:
         return True
-    # "missed": a call nobody answered (its end, or a correction to an ended call).
-    return "missed" in wanted and event.get("outcome") == "missed" and event.get("type") in ("end", "update")
+    # "missed", "blocked": how a call ended (its end, or a correction to an ended call).
+    outcome = event.get("outcome")
+    return outcome in ("missed", "blocked") and outcome in wanted and event.get("type") in ("end", "update")
 
 
 def body(event: Event, node: str) -> bytes:

@@ -50,6 +50,10 @@ __all__ = ["ROOM", "Broadcaster", "check_token"]
 log = logging.getLogger(__name__)
 
 ROOM = "agents"
+#: The Socket.IO event of announcements (phonebook, missed calls, block list).
+DIRECTORY_EVENT = "cti-directory"
+#: Seconds of "reached no client" at debug level after one at info.
+NO_CLIENT_QUIET = 600.0
 REPLAY_BATCH = 500
 #: How long a new client may take to finish connecting before its replay is abandoned.
 CONNECT_WAIT = 10.0
@@ -98,6 +102,7 @@ class Broadcaster:
         self._connects = RateLimiter(config.server.connect_burst, config.server.connect_rate)
         self._client_events = RateLimiter(CLIENT_EVENT_BURST, CLIENT_EVENT_RATE)
         self._refusal_log = LogLimiter()
+        self._no_client_log = LogLimiter(NO_CLIENT_QUIET)
         self._replays: set[asyncio.Task[None]] = set()
         self._dropping: set[str] = set()
         #: The token each connected client offered, so a reload can cut off revoked ones.
@@ -213,17 +218,31 @@ class Broadcaster:
         if recipients:
             self.fanout.send(self.fanout.encode(self.event_name, payload), recipients)
         elif self.publish_remote is None:
-            log.info(
-                "event %s (%s on %s) reached no client: none connected",
+            # At info once per quiet period (the first event nobody saw), then at debug:
+            # a front desk with no panel open is normal, not news every call.
+            repeats = self._no_client_log.check("no client")
+            log.log(
+                logging.DEBUG if repeats is None else logging.INFO,
+                "event %s (%s on %s) reached no client: none connected%s",
                 event["id"],
                 event["type"],
                 event.get("line"),
+                "" if not repeats else f" ({repeats} more since the last report)",
             )
         if self.metrics is not None:
             self.metrics.emit_seconds.observe(time.perf_counter() - started)
             self.metrics.events_emitted.labels(event["type"]).inc()
         if self.publish_remote is not None and "origin" not in event:
             await self.publish_remote(payload)
+
+    async def announce(self, payload: dict[str, Any]) -> None:
+        """Send a change that is not a call event (``cti-directory``) to every client in the room.
+
+        Not replayed: a client that was away fetches what it shows again when it reconnects.
+        """
+        recipients = list(self.sio.manager.rooms.get("/", {}).get(ROOM, {}).values())
+        if recipients:
+            self.fanout.send(self.fanout.encode(DIRECTORY_EVENT, payload), recipients)
 
     async def close(self) -> None:
         for task in list(self._replays):

@@ -16,7 +16,12 @@ Routes (all need the token when tokens are configured):
   itself and first gets everything after it; ``?after=N`` does the same by hand;
   with neither, the events of the last ``replay_calls`` calls.  No gap and no
   duplicate: the stream subscribes to the hub *before* reading the log, and skips
-  ids it already sent.
+  ids it already sent.  Changes that are not call events (a contact edited, a
+  missed call returned, the block list changed) come as ``cti-directory`` messages
+  without an SSE id (see :mod:`cidbridge.server.directory_api`).
+
+``/api/calls`` and ``/api/calls.csv`` also take ``q`` (a number or name fragment),
+``name`` (a name fragment) — see :mod:`cidbridge.store.search`.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from cidbridge.hub import Hub
+from cidbridge.hub import Announcement, Hub
 from cidbridge.store import CallQuery
 from cidbridge.store.export import calls_csv
 from cidbridge.store.timespec import TimeSpecError, parse_time
@@ -43,6 +48,8 @@ CSV_LIMIT = 100_000
 CSV_DEFAULT = 10_000
 #: What the browser waits before reconnecting a dropped stream (the SSE ``retry:`` field).
 SSE_RETRY_MS = 1000
+#: The SSE event (and Socket.IO event) name of announcements: phonebook, missed calls, blocks.
+DIRECTORY_EVENT = "cti-directory"
 
 
 class BadRequest(ValueError):
@@ -135,6 +142,10 @@ class CallsApi:
                     continue
                 if event is None:
                     return  # fell too far behind: the browser reconnects and catches up
+                if isinstance(event, Announcement):
+                    if allowed():
+                        yield _sse_announcement(event.payload)
+                    continue
                 if event["id"] > after and allowed():
                     after = event["id"]
                     yield _sse_message(event)
@@ -171,7 +182,24 @@ def _call_query(request: Request, *, default_limit: int, max_limit: int) -> Call
         until=_time(request, "until"),
         line=params.get("line") or None,
         number=params.get("number") or None,
+        name=_text(request, "name"),
+        text=_text(request, "q"),
     )
+
+
+def _text(request: Request, name: str) -> str | None:
+    raw = request.query_params.get(name)
+    if not raw or not raw.strip():
+        return None
+    if len(raw) > 100:
+        raise BadRequest(f"{name} must be at most 100 characters")
+    return raw
+
+
+def _sse_announcement(payload: dict[str, Any]) -> bytes:
+    # No SSE id: announcements are not in the call log, and must not move Last-Event-ID.
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {DIRECTORY_EVENT}\ndata: {data}\n\n".encode()
 
 
 def _sse_message(event: dict[str, Any]) -> bytes:

@@ -5,6 +5,9 @@ Routes:
 * ``GET /`` — the built-in panel (static files under ``panel/``).
 * ``GET /api/stream``, ``/api/events``, ``/api/calls``, ``/api/calls.csv`` — the call
   log and the panel's live stream (:mod:`cidbridge.server.calls_api`).
+* ``api_routes`` — more ``/api`` routes built with this app's token check: the
+  panel's caller cards, phonebook, missed calls and block list
+  (:mod:`cidbridge.server.directory_api`).
 * ``GET /healthz`` — lines and clients; 503 while a line is down.
 * ``extra_routes`` given by the daemon: ``POST /api/cti/incoming-call``
   (:mod:`cidbridge.server.ingest`) and ``GET /metrics`` (:mod:`cidbridge.server.metrics`).
@@ -47,6 +50,7 @@ class HttpApp:
         replay_calls: int,
         status: Callable[[], dict[str, Any]],
         extra_routes: Sequence[BaseRoute] = (),
+        api_routes: Callable[[Callable[[Request], bool]], Sequence[BaseRoute]] | None = None,
         cors_origins: Sequence[str] = (),
     ) -> None:
         self.hub = hub
@@ -62,6 +66,8 @@ class HttpApp:
                 Route("/", self.index),
                 Route("/healthz", self.healthz),
                 *calls_api.routes,
+                # More /api routes, given the same token check (the panel's directory API).
+                *(api_routes(self._authorised) if api_routes is not None else ()),
                 Mount("/panel", StaticFiles(directory=str(panel)), name="panel"),
                 *extra_routes,
             ]
@@ -112,7 +118,7 @@ class Cors:
             CORSMiddleware(
                 self.app,
                 allow_origins=list(origins),
-                allow_methods=["GET", "POST"],
+                allow_methods=["GET", "POST", "PUT", "DELETE"],
                 allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
                 max_age=600,
             )

@@ -49,7 +49,14 @@ from starlette.responses import JSONResponse, Response
 
 from cidbridge.core.frames import ABSENCES, UNAVAILABLE, CidFrame, Frame, HookFrame, RingFrame
 from cidbridge.core.tracker import CallEvent, CallTracker
-from cidbridge.server.security import MAX_HTTP_BODY, RateLimiter, bearer_token, check_token
+from cidbridge.server.security import (
+    MAX_HTTP_BODY,
+    BodyTooLarge,
+    RateLimiter,
+    bearer_token,
+    check_token,
+    read_capped,
+)
 
 if TYPE_CHECKING:
     from cidbridge.hub import Hub
@@ -239,14 +246,7 @@ class Ingest:
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise IngestError(413, f"the body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise IngestError(413, f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_capped(request, limit)
+    except BodyTooLarge as exc:
+        raise IngestError(413, str(exc)) from None

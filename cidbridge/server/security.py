@@ -151,3 +151,26 @@ class LogLimiter:
                 return None  # too many distinct peers at once: the counters still count them
         self._seen[key] = (now, 0)
         return last[1] if last is not None else 0
+
+
+class BodyTooLarge(Exception):
+    """An HTTP request body over its limit (answer 413); the message says the limit."""
+
+
+async def read_capped(request: Any, limit: int) -> bytes:
+    """A Starlette request's body, refused (:class:`BodyTooLarge`) past ``limit`` bytes.
+
+    Checks the declared ``Content-Length`` first, then counts what actually arrives, so
+    a client cannot make the daemon buffer more than ``limit`` by lying or by chunking.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -8,6 +8,7 @@ the assembly here keeps the daemon about lifecycle, and each part in its own mod
 * :mod:`~cidbridge.server.fanout` — the emit path;
 * :mod:`~cidbridge.server.http` — panel, SSE, JSON API, /healthz;
 * :mod:`~cidbridge.server.ingest` — ``POST /api/cti/incoming-call``;
+* :mod:`~cidbridge.server.directory_api` — caller cards, phonebook, missed calls, blocks;
 * :mod:`~cidbridge.server.metrics` — ``GET /metrics``;
 * :mod:`~cidbridge.server.cluster` — Redis scale-out (when ``[broadcast] redis_url``);
 * :mod:`~cidbridge.server.security` — tokens, rate limits, size caps.
@@ -29,6 +30,7 @@ from cidbridge.hub import Hub
 from cidbridge.outputs import Outputs
 from cidbridge.server.broadcast import Broadcaster
 from cidbridge.server.cluster import ClusterLink, RedisLink
+from cidbridge.server.directory_api import DirectoryApi
 from cidbridge.server.http import HttpApp
 from cidbridge.server.ingest import Ingest
 from cidbridge.server.metrics import Metrics
@@ -81,6 +83,7 @@ class WebServer:
             metrics=self.metrics,
         )
         hub.sinks.extend([self.broadcaster, self.metrics])
+        hub.announcers.append(self.broadcaster.announce)
         self.http = HttpApp(
             hub,
             tokens=config.server.tokens,
@@ -90,6 +93,14 @@ class WebServer:
                 Route(INGEST_PATH, self.ingest.endpoint, methods=["POST"]),
                 Route("/metrics", self._metrics_endpoint),
             ],
+            api_routes=lambda authorised: (
+                DirectoryApi(
+                    hub,
+                    authorised=authorised,
+                    panel=lambda: self.config.panel,
+                    event_name=lambda: self.broadcaster.event_name,
+                ).routes
+            ),
             cors_origins=config.server.cors_origins,
         )
         self.app = socketio.ASGIApp(self.broadcaster.sio, other_asgi_app=self.http.app)

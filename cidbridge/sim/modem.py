@@ -6,13 +6,22 @@ returns what the modem prints during one incoming call, as ``(delay_s, bytes)`` 
 :mod:`cidbridge.sim.pty` plays it on a pseudo-terminal.
 
 Personalities cover the modems users meet (the README's "Modems, boxes and several
-lines"): one that accepts every init command, one that refuses ``AT+VCID=1`` but takes ``AT#CID=1``,
-one that forgets caller ID after ``ATZ``, and one that goes silent.
+lines"): one that accepts every init command, one that refuses ``AT+VCID=1`` but takes
+``AT#CID=1``, one that forgets caller ID after ``ATZ``, and one that goes silent.
+
+The modem has a hook: ``ATH1`` and ``ATA`` take it off hook, ``ATH0``/``ATH``/``ATZ``
+put it back.  :meth:`SimulatedModem.play_call` plays a call the way the exchange
+does, so a ring that falls due after the modem went off hook is not sent (the call
+was answered).  :attr:`SimulatedModem.timeline` records, with monotonic times, every
+command received and every ring and caller ID sent, so a test can check that a
+blocked caller was hung up on before the second ring.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from cidbridge.core.formats.modem_text import encode_block
 
@@ -43,6 +52,12 @@ class SimulatedModem:
     cid_enabled: bool = False
     #: Every command line received, for tests to inspect.
     commands: list[str] = field(default_factory=list)
+    #: ``(time.monotonic(), what)``: ``"command ATH1"``, ``"ring 1"``, ``"caller id"``,
+    #: ``"ring 2 not sent: off hook"``.
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+    off_hook: bool = False
+    #: The modem went off hook since the current call began (see :meth:`play_call`).
+    picked_up: bool = False
     _pending: bytes = b""
 
     def receive(self, data: bytes) -> bytes:
@@ -63,6 +78,7 @@ class SimulatedModem:
 
     def _answer(self, line: str) -> bytes:
         self.commands.append(line)
+        self.timeline.append((time.monotonic(), f"command {line}"))
         upper = line.upper().replace(" ", "")
         if not upper.startswith("AT"):
             return self._result(False)
@@ -78,8 +94,14 @@ class SimulatedModem:
         return b"".join(b"\r\n" + text.encode() + b"\r\n" for text in info) + self._result(ok)
 
     def _command(self, command: str) -> tuple[bool, str | None]:
+        if command in ("H1", "A"):
+            self.off_hook = self.picked_up = True
+            return True, None
+        if command in ("H", "H0"):
+            self.off_hook = False
+            return True, None
         if command in ("", "Z", "&F"):
-            self.echo, self.verbose = True, True
+            self.echo, self.verbose, self.off_hook = True, True, False
             if self.personality == "forgetful":
                 self.cid_enabled = False
             return True, None
@@ -133,19 +155,63 @@ class SimulatedModem:
         """
         steps: list[tuple[float, bytes]] = [(0.0, self.ring())]
         if self.cid_enabled and self.personality != "silent":
-            block = encode_block(
-                caller.number,
-                caller.name,
-                month=caller.month,
-                day=caller.day,
-                hour=caller.hour,
-                minute=caller.minute,
-                number_absence=caller.number_absence,
-                name_absence=caller.name_absence,
-            )
-            steps.append((0.5, b"\r\n" + block))
+            steps.append((0.5, b"\r\n" + self._block(caller)))
         steps.extend((1.0, self.ring()) for _ in range(rings - 1))
         return steps
+
+    def play_call(
+        self,
+        device: Writer,
+        caller: Caller,
+        *,
+        rings: int = 3,
+        caller_id_after: float = 0.5,
+        ring_every: float = 6.0,
+    ) -> int:
+        """Play one call on ``device`` as the exchange does; return the rings sent.
+
+        A ring at 0 s, the caller ID ``caller_id_after`` s later (if caller ID is on),
+        then a ring every ``ring_every`` s, unless the modem went off hook meanwhile:
+        an answered line stops ringing (the unsent ring goes into :attr:`timeline`).
+        """
+        self.picked_up = False
+        start = time.monotonic()
+        steps: list[tuple[float, str]] = [(0.0, "ring 1")]
+        if self.cid_enabled and self.personality != "silent":
+            steps.append((caller_id_after, "caller id"))
+        steps += [(ring_every * n, f"ring {n + 1}") for n in range(1, rings)]
+        steps.sort()
+        sent = 0
+        for at, what in steps:
+            time.sleep(max(0.0, start + at - time.monotonic()))
+            if what.startswith("ring"):
+                if self.picked_up:
+                    self.timeline.append((time.monotonic(), f"{what} not sent: off hook"))
+                    return sent
+                device.write(self.ring())
+                sent += 1
+            else:
+                device.write(b"\r\n" + self._block(caller))
+            self.timeline.append((time.monotonic(), what))
+        return sent
+
+    def _block(self, caller: Caller) -> bytes:
+        return encode_block(
+            caller.number,
+            caller.name,
+            month=caller.month,
+            day=caller.day,
+            hour=caller.hour,
+            minute=caller.minute,
+            number_absence=caller.number_absence,
+            name_absence=caller.name_absence,
+        )
+
+
+class Writer(Protocol):
+    """Where :meth:`SimulatedModem.play_call` writes (a :class:`~cidbridge.sim.pty.PtyDevice`)."""
+
+    def write(self, data: bytes, timeout: float = 1.0) -> None: ...
 
 
 def _split(body: str) -> list[str]:

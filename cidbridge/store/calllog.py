@@ -21,10 +21,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from cidbridge.store.search import CallQuery, find_calls
 
 # Each entry migrates the schema from version i to i + 1 (PRAGMA user_version).
 MIGRATIONS: tuple[str, ...] = (
@@ -77,7 +78,48 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX calls_line ON calls (line, first_event);
     CREATE INDEX calls_first_event ON calls (first_event);
     """,
-    # 3: where each durable output (a webhook) is in the log: the last event id it
+    # 3: the phonebook and the block list (cidbridge/store/directory.py); each call's
+    # caller key (numbers.match_key), whether it was blocked and when it was returned;
+    # every caller's digits and names, so a fragment search reads those small tables
+    # instead of every call (cidbridge/store/search.py).
+    """
+    CREATE TABLE contacts (
+        key      TEXT PRIMARY KEY,
+        number   TEXT NOT NULL,
+        name     TEXT,
+        note     TEXT,
+        updated  REAL NOT NULL,
+        source   TEXT NOT NULL
+    );
+    CREATE TABLE phonebook_file (key TEXT PRIMARY KEY, name TEXT, note TEXT) WITHOUT ROWID;
+    CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+    CREATE TABLE blocks (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind     TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        note     TEXT,
+        created  REAL NOT NULL,
+        UNIQUE (kind, value)
+    );
+    ALTER TABLE calls ADD COLUMN caller_key TEXT;
+    ALTER TABLE calls ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE calls ADD COLUMN returned TEXT;
+    ALTER TABLE calls ADD COLUMN returned_how TEXT;
+    UPDATE calls SET caller_key = coalesce(e164, digits);
+    CREATE INDEX calls_caller ON calls (caller_key, first_event);
+    CREATE INDEX calls_caller_time ON calls (caller_key, started_unix);
+    CREATE INDEX calls_unreturned ON calls (started_unix)
+        WHERE returned IS NULL AND outcome IN ('missed', 'unknown');
+    CREATE TABLE callers (key TEXT PRIMARY KEY, digits TEXT) WITHOUT ROWID;
+    INSERT OR IGNORE INTO callers (key, digits)
+        SELECT caller_key, digits FROM calls WHERE caller_key IS NOT NULL;
+    CREATE TABLE caller_names (key TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (key, name)) WITHOUT ROWID;
+    INSERT OR IGNORE INTO caller_names (key, name)
+        SELECT caller_key, name FROM calls WHERE caller_key IS NOT NULL AND name IS NOT NULL;
+    INSERT OR IGNORE INTO caller_names (key, name)
+        SELECT caller_key, network_name FROM calls WHERE caller_key IS NOT NULL AND network_name IS NOT NULL;
+    """,
+    # 4: where each durable output (a webhook) is in the log: the last event id it
     # delivered, so it resumes there after a restart (cidbridge.outputs.webhooks).
     """
     CREATE TABLE cursors (
@@ -108,24 +150,11 @@ CALL_COLUMNS = (
     "waiting",
     "first_event",
     "last_event",
+    "caller_key",
+    "blocked",
+    "returned",
+    "returned_how",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class CallQuery:
-    """Which calls to list: newest first, filtered, one page at a time.
-
-    ``before`` is a paging cursor: the ``first_event`` of the last call of the previous
-    page (stable while new calls arrive, unlike an offset).
-    """
-
-    limit: int = 50
-    before: int | None = None
-    since: float | None = None
-    until: float | None = None
-    line: str | None = None
-    #: Digits anywhere in the number (``5678`` finds ``010-1234-5678``).
-    number: str | None = None
 
 
 class StoreError(Exception):
@@ -250,14 +279,18 @@ class CallLog:
     @staticmethod
     def _upsert_call(db: sqlite3.Connection, event_id: int, event: dict[str, Any]) -> None:
         ended = event["time"] if event["type"] == "end" else None
+        digits = _digits(event.get("number"))
+        # The caller's key, as the phonebook keys contacts (numbers.match_key).
+        key = event.get("e164") or digits
         db.execute(
             """
             INSERT INTO calls (call_id, line, started, started_unix, ended, number, digits, e164,
                                name, network_name, note, number_absence, name_absence, display,
-                               rings, outcome, duration_s, waiting, first_event, last_event)
+                               rings, outcome, duration_s, waiting, first_event, last_event,
+                               caller_key, blocked)
             VALUES (:call_id, :line, :time, :unix, :ended, :number, :digits, :e164,
                     :name, :network_name, :note, :number_absence, :name_absence, :display,
-                    :rings, :outcome, :duration_s, :waiting, :id, :id)
+                    :rings, :outcome, :duration_s, :waiting, :id, :id, :caller_key, :blocked)
             ON CONFLICT (call_id) DO UPDATE SET
                 ended = coalesce(excluded.ended, ended),
                 number = coalesce(excluded.number, number),
@@ -275,7 +308,9 @@ class CallLog:
                 rings = max(excluded.rings, rings),
                 outcome = coalesce(excluded.outcome, outcome),
                 duration_s = coalesce(excluded.duration_s, duration_s),
-                last_event = excluded.last_event
+                last_event = excluded.last_event,
+                caller_key = coalesce(excluded.caller_key, caller_key),
+                blocked = max(excluded.blocked, blocked)
             """,
             {
                 "call_id": event["call_id"],
@@ -284,7 +319,7 @@ class CallLog:
                 "unix": unix_time(event["time"]),
                 "ended": ended,
                 "number": event.get("number"),
-                "digits": _digits(event.get("number")),
+                "digits": digits,
                 "e164": event.get("e164"),
                 "name": event.get("name"),
                 "network_name": event.get("network_name", event.get("name")),
@@ -297,8 +332,18 @@ class CallLog:
                 "outcome": event.get("outcome"),
                 "duration_s": event.get("duration_s"),
                 "id": event_id,
+                "caller_key": key,
+                "blocked": 1 if event.get("blocked") else 0,
             },
         )
+        if key is not None and event["type"] != "ring":  # a ring repeats what the call event said
+            # What a search by fragment reads instead of every call (store/search.py).
+            db.execute(
+                "INSERT INTO callers (key, digits) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, digits)
+            )
+            for name in {event.get("name"), event.get("network_name")}:
+                if name:
+                    db.execute("INSERT OR IGNORE INTO caller_names (key, name) VALUES (?, ?)", (key, name))
 
     # -- reading -----------------------------------------------------------------
 
@@ -350,34 +395,7 @@ class CallLog:
 
     def calls(self, query: CallQuery | None = None, **filters: Any) -> list[dict[str, Any]]:
         """Calls matching ``query`` (or the same fields as keywords), newest first."""
-        query = query or CallQuery(**filters)
-        where: list[str] = []
-        args: list[Any] = []
-        if query.before is not None:
-            where.append("first_event < ?")
-            args.append(query.before)
-        if query.since is not None:
-            where.append("started_unix >= ?")
-            args.append(query.since)
-        if query.until is not None:
-            where.append("started_unix < ?")
-            args.append(query.until)
-        if query.line is not None:
-            where.append("line = ?")
-            args.append(query.line)
-        digits = _digits(query.number)
-        if digits:
-            where.append("instr(digits, ?) > 0")
-            args.append(digits)
-        sql = f"SELECT {', '.join(CALL_COLUMNS)} FROM calls"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY first_event DESC LIMIT ?"
-        args.append(max(0, query.limit))
-        rows = [dict(zip(CALL_COLUMNS, row, strict=True)) for row in self.db.execute(sql, args)]
-        for row in rows:
-            row["waiting"] = bool(row["waiting"])
-        return rows
+        return find_calls(self.db, query or CallQuery(**filters), CALL_COLUMNS)
 
     def unfinished_calls(self) -> list[dict[str, Any]]:
         """This node's calls with no ``end`` yet, oldest first (after a crash or power cut).
@@ -428,11 +446,18 @@ class CallLog:
                 "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE unix < ? ORDER BY id LIMIT ?)",
                 (older_than, batch),
             ).rowcount
-            calls = db.execute(
+            gone = db.execute(
                 "DELETE FROM calls WHERE call_id IN "
-                "(SELECT call_id FROM calls WHERE started_unix < ? ORDER BY first_event LIMIT ?)",
+                "(SELECT call_id FROM calls WHERE started_unix < ? ORDER BY first_event LIMIT ?)"
+                " RETURNING caller_key",
                 (older_than, batch),
-            ).rowcount
+            ).fetchall()
+            calls = len(gone)
+            # A caller whose last call went is forgotten by the search tables too.
+            for key in {row[0] for row in gone} - {None}:
+                if db.execute("SELECT 1 FROM calls WHERE caller_key = ? LIMIT 1", (key,)).fetchone() is None:
+                    db.execute("DELETE FROM callers WHERE key = ?", (key,))
+                    db.execute("DELETE FROM caller_names WHERE key = ?", (key,))
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:

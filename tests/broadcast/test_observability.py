@@ -61,3 +61,17 @@ def test_metrics_and_health_follow_calls_and_line_failures(modem, start_daemon):
     device.plug()
     wait_until(lambda: daemon.get("/healthz")[0] == 200, timeout=30, what="line back up")
     assert metric(scrape(daemon.url), "cidbridge_line_reconnects_total", line="front-desk") == 1
+
+
+def test_reached_no_client_is_logged_once_per_quiet_period_not_per_event(start_daemon):
+    token = "quiet-log-token"
+    daemon = start_daemon([], server={"token": token})
+    for n in range(4):
+        status, _ = daemon.request(
+            "POST", "/api/cti/incoming-call", {"number": f"0101234000{n}", "line": "pbx"}, token=token
+        )
+        assert status == 200
+    wait_until(lambda: len(daemon.get("/api/events?after=0", token=token)[1]) >= 4, what="the calls logged")
+    daemon.stop()
+    lines = [line for line in daemon.stderr_lines if "reached no client" in line]
+    assert len(lines) == 1, lines  # the first event nobody saw; the rest at debug

@@ -11,10 +11,12 @@
 //   reconnection             default true
 //   reconnection_delay       ms before reconnecting, default 100 (then up to 500)
 //   origin                   Origin header to send (CORS tests)
+//   also                     more event names to print, e.g. ["cti-directory"]
 //   insecure                 true to accept a self-signed TLS certificate
 // Output lines: {"ev":"connect","sid","transport"}, {"ev":"upgrade","transport"},
 //               {"ev":"connect_error","message"}, {"ev":"event","data","at"},
-//               {"ev":"disconnect","reason"}, {"ev":"sent","count"}
+//               {"ev":"disconnect","reason"}, {"ev":"sent","count"},
+//               {"ev":"other","name","data"} (an event named in `also`)
 // Stdin commands, one per line: "close" (drop the connection), "open" (reconnect),
 // "flood N" (emit N events at once), "exit".
 "use strict";
@@ -53,6 +55,10 @@ socket.on(opts.event || "cti-event", (data) => {
   if (typeof data?.node === "string") node = data.node;
   out({ ev: "event", data, at: Date.now() });
 });
+
+for (const name of opts.also || []) {
+  socket.on(name, (data) => out({ ev: "other", name, data }));
+}
 
 readline.createInterface({ input: process.stdin }).on("line", (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);

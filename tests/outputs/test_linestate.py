@@ -61,6 +61,13 @@ def test_a_missed_call_gives_missed_and_a_late_correction_too() -> None:
     assert states.snapshot("front")["state"] == IDLE
 
 
+def test_a_blocked_caller_gives_blocked() -> None:
+    states = LineStates()
+    blocked = ev("end", "c1", number="111", outcome="blocked", blocked=True)
+    assert follow(states, ev("call", "c1", number="111", blocked=True), blocked) == ["call", "blocked"]
+    assert states.snapshot("front")["blocked"] is True
+
+
 def test_call_waiting_keeps_the_new_caller_and_ringing_wins_over_talking() -> None:
     states = LineStates()
     follow(

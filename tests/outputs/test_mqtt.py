@@ -129,7 +129,7 @@ def check_discovery(discovery: dict[str, dict[str, Any]]) -> None:
         assert config["state_topic"].startswith(f"{BASE}/line/")
         assert topic.split("/")[3] == config["unique_id"].split(f"cidbridge_{NODE}_", 1)[1]
         if component == "event":
-            assert config["event_types"] == ["ring", "call", "answered", "update", "missed", "end"]
+            assert config["event_types"] == ["ring", "call", "answered", "update", "missed", "blocked", "end"]
         if component == "binary_sensor":
             assert (config["payload_on"], config["payload_off"]) == ("up", "down")
         if config.get("device_class") == "enum":

@@ -212,3 +212,7 @@ def test_signature_and_filters() -> None:
     assert matches(("missed",), correction, relayed=False)
     assert matches((), end_answered, relayed=False) and matches(("end",), end_answered, relayed=False)
     assert not matches((), relayed, relayed=False) and matches(("call",), relayed, relayed=True)
+    end_blocked = {"id": 5, "type": "end", "outcome": "blocked", "blocked": True}
+    assert matches(("blocked",), end_blocked, relayed=False) and not matches(
+        ("missed",), end_blocked, relayed=False
+    )

@@ -202,7 +202,9 @@ CASES: dict[str, Case] = {
         lambda tmp: {"calls": {"replay_calls": 3}},
         lambda d: (d.http.replay_calls, d.broadcaster.config.calls.replay_calls),
     ),
-    "calls.phonebook": Case(_phonebook, lambda d: d.hub.phonebook and len(d.hub.phonebook)),
+    "calls.phonebook": Case(
+        _phonebook, lambda d: (d.hub.phonebook_file is not None, d.hub.directory.count_contacts())
+    ),
     "log.level": Case(lambda tmp: {"log": {"level": "debug"}}, lambda d: logging.getLogger().level),
     "lines.name": _line_case("name", "back"),
     "lines.port": _line_case("port", "/dev/cidbridge-test-other"),
@@ -242,6 +244,24 @@ CASES: dict[str, Case] = {
     "webhooks.max_backlog": _webhook_case(lambda tmp: {"max_backlog": 5}),
     "webhooks.relayed": _webhook_case(lambda tmp: {"relayed": True}),
     "webhooks.ca_file": _webhook_case(lambda tmp: {"ca_file": _pem(tmp)}),
+    # The base line is a box, which can only mark: a modem hangs up by default.
+    "lines.block_action": Case(
+        lambda tmp: {"lines": {"device": "modem", "block_action": "hangup"}},
+        lambda d: {line.name: line.config.block_action for line in d.lines},
+    ),
+    "lines.hangup": _line_case("hangup", ["ATA", "ATH0"]),
+    "lines.hangup_delay": _line_case("hangup_delay", 0.5),
+    # [panel]: what the panel's API reads per request.
+    "panel.open_url": Case(
+        lambda tmp: {"panel": {"open_url": "https://emr.test/p?phone={e164}"}},
+        lambda d: d.web.config.panel.open_url,
+    ),
+    "panel.unknown_is_missed": Case(
+        lambda tmp: {"panel": {"unknown_is_missed": True}}, lambda d: d.web.config.panel.unknown_is_missed
+    ),
+    "panel.missed_days": Case(
+        lambda tmp: {"panel": {"missed_days": 3}}, lambda d: d.web.config.panel.missed_days
+    ),
 }
 
 

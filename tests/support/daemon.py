@@ -97,6 +97,33 @@ class DaemonProcess:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
 
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        content_type: str | None = "application/json",
+        raw: bytes | None = None,
+    ) -> tuple[int, Any]:
+        """Any method; ``body`` sent as JSON (or ``raw`` bytes); the answer decoded as JSON if it is."""
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        request = urllib.request.Request(self.url.rstrip("/") + path, data=data, method=method)
+        if content_type and data is not None:
+            request.add_header("Content-Type", content_type)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status, payload = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, payload = exc.code, exc.read()
+        try:
+            return status, json.loads(payload or b"null")
+        except ValueError:
+            return status, payload
+
     def stop(self, timeout: float = 10.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

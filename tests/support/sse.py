@@ -14,6 +14,8 @@ class SseReader:
 
     def __init__(self, url: str) -> None:
         self.events: list[dict[str, Any]] = []
+        #: Every message with its SSE event name (``cti-event``, ``cti-directory``).
+        self.messages: list[tuple[str, dict[str, Any]]] = []
         self.ended = threading.Event()
         self.opened = threading.Event()
         self._response = urllib.request.urlopen(url, timeout=60)
@@ -22,16 +24,22 @@ class SseReader:
 
     def _run(self) -> None:
         data: list[str] = []
+        name = "message"
         try:
             for raw in self._response:
                 line = raw.decode().rstrip("\r\n")
                 if line.startswith("data:"):
                     data.append(line[5:].strip())
+                elif line.startswith("event:"):
+                    name = line[6:].strip()
                 elif not line and data:
-                    self.events.append(json.loads("\n".join(data)))
-                    data = []
-        except OSError:
-            pass
+                    message = json.loads("\n".join(data))
+                    self.messages.append((name, message))
+                    if name != "cti-directory":
+                        self.events.append(message)
+                    data, name = [], "message"
+        except (OSError, ValueError, AttributeError):
+            pass  # closed by close(), possibly mid-read (http.client then has no file left)
         finally:
             self.ended.set()
 
