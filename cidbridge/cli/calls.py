@@ -7,7 +7,6 @@ is in WAL mode, readers never block the writer).  The file is found from
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from rich.text import Text
 
 from cidbridge import config as config_module
 from cidbridge.cli.errors import STORE, USAGE, fail
+from cidbridge.cli.show import json_safe
 from cidbridge.store import CallLog, CallQuery, StoreError
 from cidbridge.store.export import calls_csv
 from cidbridge.store.timespec import TimeSpecError, parse_time
@@ -76,7 +76,7 @@ def calls(
     except StoreError as exc:
         fail(str(exc), STORE)
     if as_json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(json_safe(rows, indent=2))
     elif as_csv:
         sys.stdout.write(calls_csv(rows))
     else:

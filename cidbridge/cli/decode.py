@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import binascii
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ from typing import Annotated
 import typer
 
 from cidbridge.cli.errors import USAGE, fail
+from cidbridge.cli.show import json_safe
 from cidbridge.core.formats import FORMATS, UnknownFormatError, make_decoder
 
 #: Bytes fed per call, so the decoder sees input split the way a port delivers it.
@@ -43,7 +43,7 @@ def decode(
     now = 0.0
     for start in range(0, len(data), CHUNK):
         for frame in decoder.feed(data[start : start + CHUNK], now):
-            out.write(json.dumps(frame.to_json(), ensure_ascii=False) + "\n")
+            out.write(json_safe(frame.to_json()) + "\n")
     for frame in decoder.flush(now):
-        out.write(json.dumps(frame.to_json(), ensure_ascii=False) + "\n")
+        out.write(json_safe(frame.to_json()) + "\n")
     out.flush()

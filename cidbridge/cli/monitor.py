@@ -8,7 +8,6 @@ one line per chunk and per frame is printed instead (frames as the same JSON tha
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import deque
 from datetime import datetime
@@ -24,8 +23,9 @@ from rich.panel import Panel
 from rich.text import Text
 
 from cidbridge.cli.errors import PORT, USAGE, fail
+from cidbridge.cli.show import json_safe
 from cidbridge.core.formats import FORMATS, Decoder, UnknownFormatError, make_decoder
-from cidbridge.core.frames import Frame
+from cidbridge.core.frames import Frame, visible_frame
 from cidbridge.lines.at_channel import AtChannel
 from cidbridge.lines.capture import DEFAULT_MAX_BYTES, RawCapture
 from cidbridge.lines.diagnose import describe_open_error
@@ -67,7 +67,7 @@ class PlainView:
             print(f"{_now()}  raw    {row}", flush=True)
 
     def frame(self, frame: Frame) -> None:
-        print(f"{_now()}  frame  {json.dumps(frame.to_json(), ensure_ascii=False)}", flush=True)
+        print(f"{_now()}  frame  {json_safe(frame.to_json())}", flush=True)
 
     def note(self, text: str) -> None:
         print(f"{_now()}  note   {text}", flush=True)
@@ -96,7 +96,8 @@ class LiveView(PlainView):
         self.live.update(self._render())
 
     def frame(self, frame: Frame) -> None:
-        fields = {k: v for k, v in frame.to_json().items() if v not in (None, "") and k != "kind"}
+        shown = visible_frame(frame)  # a caller's name may hold terminal escapes
+        fields = {k: v for k, v in shown.to_json().items() if v not in (None, "") and k != "kind"}
         text = Text(f"{_now()} ")
         text.append(frame.kind, style="bold green" if frame.kind == "cid" else "bold")
         text.append(" " + " ".join(f"{k}={v}" for k, v in fields.items()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated, Any
 
 import serial
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cidbridge.cli.errors import PORT, fail
+from cidbridge.cli.show import json_safe, markup_safe
 from cidbridge.lines import probe as probing
 from cidbridge.lines.diagnose import describe_open_error, modemmanager_running
 from cidbridge.lines.discovery import find_port
@@ -42,7 +42,7 @@ def probe(
     stable = None if is_url(port) else getattr(find_port(port), "stable_path", None)
     block = lines_block(report, path=stable or port, name=name)
     if as_json:
-        print(json.dumps(_as_json(report, block), indent=2))
+        print(json_safe(_as_json(report, block), indent=2))
         return
     _render(Console(), report, block)
 
@@ -61,12 +61,12 @@ def _render_modem(console: Console, report: ProbeReport) -> None:
     console.print(f"[bold green]A modem answers on {report.port}.[/bold green]")
     table = Table("Command", "Answer", title="Identification", title_justify="left")
     for response in report.identity:
-        table.add_row(response.command, response.text)
+        table.add_row(markup_safe(response.command), markup_safe(response.text))
     console.print(table)
     cid = Table("Caller-ID command", "Result", title="Caller ID", title_justify="left")
     for response in report.caller_id:
-        mark = "[green]OK[/green]" if response.ok else f"[red]{response.text}[/red]"
-        cid.add_row(response.command, mark)
+        mark = "[green]OK[/green]" if response.ok else f"[red]{markup_safe(response.text)}[/red]"
+        cid.add_row(markup_safe(response.command), mark)
     console.print(cid)
     working = report.working_caller_id
     if working:
@@ -118,7 +118,7 @@ def _render_box(console: Console, report: ProbeReport) -> None:
     for guess in report.formats:
         first = next((f for f in guess.frames if f.kind == "cid"), None)
         who = f"{getattr(first, 'number', None) or '-'} {getattr(first, 'name', None) or ''}" if first else ""
-        table.add_row(guess.format, str(guess.calls), str(guess.valid), who)
+        table.add_row(guess.format, str(guess.calls), str(guess.valid), markup_safe(who))
     console.print(table)
 
 

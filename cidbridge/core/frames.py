@@ -11,10 +11,18 @@ builds hundreds of thousands of them per second.  Each kind has a class attribut
 
 Absence values are the strings in :data:`ABSENCES`; a ``None`` absence means
 "no reason given" (a value is present, or the device said nothing about it).
+
+Text in a frame is what the device sent, control characters included: anyone can
+put any name on a call, ``ESC]0;…`` (a terminal title) or bidirectional overrides
+too.  :func:`clean_frame` takes them out; it is applied where frames leave the
+decoders in the daemon and again by the call tracker, so calls, the call log, the
+panel and the API never carry them.  :func:`visible_text` shows them as escapes
+instead (``cidbridge decode``, ``monitor``, ``probe``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
 PRIVATE = "private"
@@ -135,3 +143,68 @@ class InvalidFrame(NamedTuple):
 
 
 Frame = CidFrame | RingFrame | MwiFrame | HookFrame | InvalidFrame
+
+
+#: Text never passed on from a device: C0 and C1 controls and DEL (terminal escapes),
+#: bidirectional marks, embeddings, overrides and isolates (they reorder what is shown),
+#: and the Unicode line and paragraph separators.
+UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_BLANKS = re.compile("[\t\n\r\x0b\x0c\u2028\u2029]+")
+
+
+def clean_text(text: str | None) -> str | None:
+    """``text`` without :data:`UNSAFE_TEXT` characters (line breaks and tabs become a space).
+
+    None stays None, and so does text that had nothing else (a name of only escapes).
+    """
+    if not text or not UNSAFE_TEXT.search(text):
+        return text
+    cleaned = UNSAFE_TEXT.sub("", _BLANKS.sub(" ", text)).strip()
+    return cleaned or None
+
+
+def visible_text(text: str) -> str:
+    """``text`` with every :data:`UNSAFE_TEXT` character written as an escape (``\\x1b``, ``\\u202e``)."""
+    if not UNSAFE_TEXT.search(text):
+        return text
+    return UNSAFE_TEXT.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _map_values(value: Any, fix: Any) -> Any:
+    if isinstance(value, str):
+        return fix(value)
+    if isinstance(value, list | tuple):
+        return type(value)(_map_values(v, fix) for v in value)
+    return value
+
+
+def clean_frame(frame: Frame) -> Frame:
+    """``frame`` with its text cleaned (:func:`clean_text`); the same object when it was clean."""
+    return _apply(frame, clean_text)
+
+
+def visible_frame(frame: Frame) -> Frame:
+    """``frame`` with control characters in its text shown as escapes (:func:`visible_text`)."""
+    return _apply(frame, visible_text)
+
+
+def _apply(frame: Frame, fix: Any) -> Frame:
+    if isinstance(frame, InvalidFrame):
+        return frame
+    changes: dict[str, Any] = {}
+    for field in frame._fields:
+        value = getattr(frame, field)
+        if field == "extra":
+            fixed = tuple((key, _map_values(v, fix)) for key, v in value)
+        elif field != "format" and isinstance(value, str):
+            fixed = fix(value)
+        else:
+            continue
+        if fixed != value:
+            changes[field] = fixed
+    return frame._replace(**changes) if changes else frame

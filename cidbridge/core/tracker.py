@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cidbridge.core.caller_match import merge_reports, same_caller, same_number
-from cidbridge.core.frames import UNAVAILABLE, CidFrame, Frame, HookFrame, RingFrame
+from cidbridge.core.frames import UNAVAILABLE, CidFrame, Frame, HookFrame, RingFrame, clean_frame
 
 RING = "ring"
 CALL = "call"
@@ -181,7 +181,12 @@ class CallTracker:
     # -- input -------------------------------------------------------------------
 
     def receive(self, frame: Frame, now: float) -> list[CallEvent]:
-        """Apply one frame seen at monotonic time ``now``; return the events it caused."""
+        """Apply one frame seen at monotonic time ``now``; return the events it caused.
+
+        Control characters in the frame's text never reach an event (:func:`clean_frame`),
+        whatever the frame's source.
+        """
+        frame = clean_frame(frame)
         events = self.tick(now)
         if isinstance(frame, RingFrame):
             self._ring(now, events)

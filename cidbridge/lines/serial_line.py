@@ -32,7 +32,7 @@ import serial
 from cidbridge.call_ids import restart_safe
 from cidbridge.config import LineConfig
 from cidbridge.core.formats import make_decoder
-from cidbridge.core.frames import Frame
+from cidbridge.core.frames import Frame, clean_frame
 from cidbridge.core.tracker import CallEvent, CallTracker
 from cidbridge.lines.at_channel import AtChannel
 from cidbridge.lines.capture import RawCapture
@@ -259,6 +259,7 @@ class Line:
 
     async def _frames(self, frames: list[Frame], now: float) -> None:
         for frame in frames:
+            frame = clean_frame(frame)  # the decoder boundary: no control characters past here
             channel = getattr(frame, "line", None)
             for event in self._tracker(channel).receive(frame, now):
                 await self._publish(event)

@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timedelta
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
-_RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_RELATIVE = re.compile(r"(\d{1,12}(?:\.\d{1,6})?)\s*([smhdw])", re.ASCII)
 
 
 class TimeSpecError(ValueError):
@@ -36,7 +36,7 @@ def parse_time(text: str, *, now: float | None = None) -> float:
         return midnight.timestamp()
     try:
         return datetime.fromisoformat(text.strip()).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError):
         raise TimeSpecError(
-            f"{text!r} is not a time; use e.g. 2h, 7d, today, 2025-11-26 or 2025-11-26T09:30"
+            f"{text[:40]!r} is not a time; use e.g. 2h, 7d, today, 2025-11-26 or 2025-11-26T09:30"
         ) from None
