@@ -82,7 +82,13 @@ def cidbridge(folder: Path) -> Iterator[tuple[subprocess.Popen[str], str, float,
         lines=[{"name": f"line{i}", "port": d.path} for i, d in enumerate(devices)],
         db=folder / "calls.sqlite",
         # All the clients come from one address at once: lift the per-address connect limit.
-        server={"connect_burst": 100_000, "connect_rate": 10_000.0},
+        server={
+            "connect_burst": 100_000,
+            "connect_rate": 10_000.0,
+            # Every client comes from 127.0.0.1: lift the per-address connection cap.
+            "max_connections_per_address": 100_000,
+            "max_connections": 100_000,
+        },
         log={"level": "warning"},
     )
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

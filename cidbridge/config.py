@@ -85,6 +85,13 @@ class ServerConfig:
     #: Socket.IO connection attempts one address may make at once, then per second.
     connect_burst: int = 100
     connect_rate: float = 10.0
+    #: Host names (besides loopback and ``host``) browsers may use to reach the daemon.
+    allowed_hosts: tuple[str, ...] = ()
+    #: Proxies whose ``X-Forwarded-For`` is believed (addresses or networks); none by default.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Connections open at once, in all and from one address (lowered to fit RLIMIT_NOFILE).
+    max_connections: int = 1000
+    max_connections_per_address: int = 100
 
     @property
     def loopback(self) -> bool:
@@ -213,6 +220,10 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "tls_key": str,
         "connect_burst": int,
         "connect_rate": (int, float),
+        "allowed_hosts": list,
+        "trusted_proxies": list,
+        "max_connections": int,
+        "max_connections_per_address": int,
     },
     "broadcast": {"redis_url": str, "node": str, "channel": str},
     "store": {"path": str, "retention_days": int, "synchronous": str},
@@ -363,9 +374,11 @@ def _server(reader: _Reader, raw: dict[str, Any]) -> ServerConfig:
     for name, value in raw.get("tokens", {}).items():
         if not isinstance(value, str) or not value:
             reader.problem(f"server.tokens.{name}", "must be a non-empty string")
+        elif _token_too_short(reader, f"server.tokens.{name}", value):
+            pass
         else:
             tokens[name] = value
-    if raw.get("token"):
+    if raw.get("token") and not _token_too_short(reader, "server.token", raw["token"]):
         tokens.setdefault("default", raw["token"])
     port = raw.get("port", 8765)
     if not 0 <= port <= 65535:
@@ -381,18 +394,93 @@ def _server(reader: _Reader, raw: dict[str, Any]) -> ServerConfig:
         tls_key=_tls_file(reader, raw, "tls_key"),
         connect_burst=raw.get("connect_burst", 100),
         connect_rate=float(raw.get("connect_rate", 10.0)),
+        allowed_hosts=_allowed_hosts(reader, raw.get("allowed_hosts", [])),
+        trusted_proxies=_trusted_proxies(reader, raw.get("trusted_proxies", [])),
+        max_connections=raw.get("max_connections", 1000),
+        max_connections_per_address=raw.get("max_connections_per_address", 100),
     )
     if server.connect_burst < 1 or server.connect_rate <= 0:
         reader.problem("server.connect_burst", "connect_burst must be 1 or more and connect_rate above 0")
+    for key in ("max_connections", "max_connections_per_address"):
+        if not 1 <= getattr(server, key) <= 1_000_000:
+            reader.problem(f"server.{key}", f"must be 1-1000000, not {getattr(server, key)}")
     if ("tls_cert" in raw) != ("tls_key" in raw):
         reader.problem("server.tls_cert", "tls_cert and tls_key go together: set both, or neither")
-    if not server.loopback and not tokens:
+    if not server.loopback and not tokens and not _has_problem(reader, "server.token"):
         reader.problem(
             "server.token",
             f"required because host {server.host!r} is reachable from other machines; "
-            'set token = "<a long random string>" or host = "127.0.0.1"',
+            f'set token = "<{MIN_TOKEN_LENGTH} or more random characters>" ({_TOKEN_HOWTO}) '
+            'or host = "127.0.0.1"',
+        )
+    if "*" in server.cors_origins and not tokens and not _has_problem(reader, "server.token"):
+        reader.problem(
+            "server.cors_origins",
+            '["*"] lets every web page read the calls, so it needs a token: set token, '
+            'or list the panels\' origins (e.g. ["http://localhost:3000"])',
         )
     return server
+
+
+#: The shortest token accepted, and how to make a good one.
+MIN_TOKEN_LENGTH = 16
+_TOKEN_HOWTO = (
+    "`cidbridge config init` writes one; or `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`"
+)
+#: What an allowed_hosts entry may look like: a host name, an address, "*.domain" or "*".
+_LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"\*|(\*\.)?{_LABEL}(\.{_LABEL})*\.?")
+
+
+def _token_too_short(reader: _Reader, key: str, value: Any) -> bool:
+    if isinstance(value, str) and len(value) < MIN_TOKEN_LENGTH:
+        reader.problem(
+            key,
+            f"is {len(value)} characters; use at least {MIN_TOKEN_LENGTH} random characters ({_TOKEN_HOWTO})",
+        )
+        return True
+    return False
+
+
+def _has_problem(reader: _Reader, key: str) -> bool:
+    return any(p.key == key for p in reader.problems)
+
+
+def _allowed_hosts(reader: _Reader, raw: Any) -> tuple[str, ...]:
+    hosts = []
+    for i, entry in enumerate(raw):
+        name = entry.strip().lower() if isinstance(entry, str) else ""
+        try:
+            ipaddress.ip_address(name.strip("[]"))
+            hosts.append(name)
+            continue
+        except ValueError:
+            pass
+        if not _HOST_NAME.fullmatch(name) or ":" in name:
+            reader.problem(
+                f"server.allowed_hosts[{i}]",
+                f'must be a host name, an IP address, "*.example.org" or "*" (no port), not {entry!r}',
+            )
+        else:
+            hosts.append(name)
+    return tuple(hosts)
+
+
+def _trusted_proxies(reader: _Reader, raw: Any) -> tuple[str, ...]:
+    proxies = []
+    for i, entry in enumerate(raw):
+        try:
+            if not isinstance(entry, str):
+                raise ValueError(entry)
+            network = ipaddress.ip_network(entry.strip(), strict=False)
+            single = network.num_addresses == 1
+            proxies.append(str(network.network_address) if single else str(network))
+        except ValueError:
+            reader.problem(
+                f"server.trusted_proxies[{i}]",
+                f'must be an IP address or network like "127.0.0.1" or "10.0.0.0/8", not {entry!r}',
+            )
+    return tuple(proxies)
 
 
 def _tls_file(reader: _Reader, raw: dict[str, Any], key: str) -> Path | None:

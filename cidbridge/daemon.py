@@ -35,7 +35,7 @@ from typing import Any
 
 import uvicorn
 
-from cidbridge import internals, service
+from cidbridge import internals, numbers, service
 from cidbridge.config import Config, ConfigError, LineConfig, load
 from cidbridge.hub import Hub
 from cidbridge.lines.capture import with_capture
@@ -43,7 +43,9 @@ from cidbridge.lines.serial_line import Line
 from cidbridge.lines.udp_source import UdpSource
 from cidbridge.outputs import build as build_outputs
 from cidbridge.reload import ReloadPlan
+from cidbridge.server.auth import session_token_name
 from cidbridge.server.broadcast import check_token
+from cidbridge.server.guards import allowed_hosts
 from cidbridge.server.web import WebServer
 from cidbridge.store import CallLog, StoreError
 from cidbridge.store.flush import keep_flushed
@@ -178,6 +180,8 @@ class Daemon:
 
     async def _startup(self) -> None:
         cfg = self.config
+        # Every country's number metadata now: nothing is loaded (no file opened) on a call's path.
+        numbers.preload()
         self.store = CallLog(cfg.store.path, synchronous=cfg.store.synchronous)
         try:
             self.store.open()
@@ -400,6 +404,12 @@ class Daemon:
     async def _apply_connect_limits(self, old: Config, new: Config, plan: ReloadPlan) -> None:
         self.broadcaster.set_connect_limits(new.server.connect_burst, new.server.connect_rate)
 
+    async def _apply_allowed_hosts(self, old: Config, new: Config, plan: ReloadPlan) -> None:
+        self.web.host_check.allow(allowed_hosts(new.server.host, new.server.allowed_hosts))
+
+    async def _apply_connection_limits(self, old: Config, new: Config, plan: ReloadPlan) -> None:
+        self.web.connections.set_limits(*self.web.connection_limits(new))
+
     async def _apply_tokens(self, old: Config, new: Config, plan: ReloadPlan) -> None:
         self.http.tokens = new.server.tokens
         if plan.tokens_revoked:
@@ -440,7 +450,17 @@ class Daemon:
         is what a revoked token should get.
         """
         offered = dict(self.broadcaster.client_tokens)
-        revoked = [sid for sid, token in offered.items() if tokens and check_token(tokens, token) is None]
+        sessions = dict(self.broadcaster.client_sessions)
+        revoked = [
+            sid
+            for sid, token in offered.items()
+            if tokens
+            and (
+                session_token_name(sessions[sid], tokens) is None
+                if sid in sessions
+                else check_token(tokens, token) is None
+            )
+        ]
         if revoked:
             log.info("reload: disconnecting %d client(s) whose token was revoked", len(revoked))
         for sid in revoked:

@@ -149,8 +149,12 @@ class Hub:
     async def publish(self, event: CallEvent) -> dict[str, Any]:
         """Commit a call event and broadcast it; return the payload with its ``id``."""
         payload: dict[str, Any] = {"v": SCHEMA_VERSION, **asdict(event)}
-        payload["display"] = numbers.display(event.number, self.region)
-        payload["e164"] = numbers.e164(event.number, self.region)
+        try:
+            payload["display"] = numbers.display(event.number, self.region)
+            payload["e164"] = numbers.e164(event.number, self.region)
+        except Exception:  # formatting must never cost a call: shown as delivered
+            log.exception("formatting number of event on %s failed", event.line)
+            payload["display"], payload["e164"] = event.number, None
         payload["network_name"] = event.name
         payload["note"] = None
         contact = self._contact(event.number)
@@ -292,3 +296,10 @@ class Hub:
         subscription = Subscription(self)
         self._subscriptions.add(subscription)
         return subscription
+
+    def end_subscriptions(self) -> None:
+        """Tell every live feed that there is no more (shutdown): its reader sees None and stops."""
+        for subscription in list(self._subscriptions):
+            subscription.overflowed = True
+            with contextlib.suppress(asyncio.QueueFull):
+                subscription.queue.put_nowait(None)

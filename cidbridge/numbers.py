@@ -15,6 +15,31 @@ from __future__ import annotations
 from functools import lru_cache
 
 import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
+
+
+def preload() -> None:
+    """Load every country's numbering metadata now, so no call ever opens a file for it.
+
+    phonenumbers loads a country's metadata (a module file) the first time a number
+    from there is seen, under a module-wide lock that it does not release if the load
+    fails.  A load failing on a call's path (``EMFILE`` when the process is out of
+    file descriptors) would leave that lock held and freeze every later call and the
+    event loop with it.  Loaded here at start-up (about 50 ms and 2 MB), no lock is
+    ever taken again.  ``PhoneMetadata.load_all`` and the ``_*_available`` tables are
+    phonenumbers internals: pyproject bounds the version, and
+    tests/reliability/test_exhaustion.py fails loudly when they change.
+    """
+    PhoneMetadata.load_all()
+    left = [
+        code
+        for table in (PhoneMetadata._region_available, PhoneMetadata._country_code_available)
+        for code, loader in table.items()
+        if loader is not None
+    ]
+    if left:  # a phonenumbers release that loads differently: fail at start, not on a call
+        raise RuntimeError(f"phonenumbers metadata still unloaded after preload: {left[:5]}")
+
 
 #: Characters people put between digits; anything else (letters, ``#``, ``*``) is no number.
 _SEPARATORS = frozenset(" -().\u00a0/")

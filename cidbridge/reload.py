@@ -65,6 +65,11 @@ _ROWS = [
     Key("server.tls_key", LIVE, "tls"),
     Key("server.connect_burst", LIVE, "connect_limits"),
     Key("server.connect_rate", LIVE, "connect_limits"),
+    Key("server.allowed_hosts", LIVE, "allowed_hosts"),
+    # uvicorn reads the proxies it believes (X-Forwarded-For) once, when it starts.
+    Key("server.trusted_proxies", RESTART),
+    Key("server.max_connections", LIVE, "connection_limits"),
+    Key("server.max_connections_per_address", LIVE, "connection_limits"),
     # [broadcast]: the Redis link is built at start.
     Key("broadcast.redis_url", RESTART),
     Key("broadcast.node", RESTART),

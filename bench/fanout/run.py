@@ -115,6 +115,9 @@ def cidbridge_server(workdir: Path, *, line_port: str | None = None) -> Iterator
         # One address opens thousands of connections here: lift the per-address limit.
         "connect_burst = 1000000",
         "connect_rate = 1000000.0",
+        # ... and the connection caps (the total still fits the open-file limit, see README).
+        "max_connections = 1000000",
+        "max_connections_per_address = 1000000",
         "[store]",
         f'path = "{workdir / "calls.sqlite"}"',
         f'synchronous = "{STORE_SYNC[0]}"',

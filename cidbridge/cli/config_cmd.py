@@ -3,13 +3,18 @@
 ``check`` prints every problem in a file, one per line, in the form compilers use
 (``file:line: key: what is wrong, what is expected``), so an editor or a person can
 go straight to it.  ``init`` writes a starting file: ``config.example.toml`` (every
-key documented) with one ``[[lines]]`` table per serial port found on this machine.
+key documented) with one ``[[lines]]`` table per serial port found on this machine,
+and a new random token (:func:`secrets.token_urlsafe`, 32 characters): the file is
+written readable by its owner and the ``cidbridge`` group only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import grp
 import os
 import re
+import secrets
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -80,6 +85,12 @@ def _warnings(config: config_module.Config) -> list[str]:
             )
     if not config.lines:
         warnings.append("no [[lines]]: cidbridge will serve the panel but see no calls")
+    if config.server.host in ("0.0.0.0", "::", "") and not config.server.allowed_hosts:
+        warnings.append(
+            f"server.allowed_hosts: host is {config.server.host!r} but no names are listed, so only "
+            "browsers on this PC (127.0.0.1, localhost) are answered; list the names or addresses "
+            'the other PCs use, e.g. allowed_hosts = ["frontdesk-pc", "192.168.1.20"]'
+        )
     return warnings
 
 
@@ -153,6 +164,24 @@ def render(example: str, ports: list[FoundPort]) -> str:
     return head + "\n\n".join(tables) + "\n"
 
 
+def with_token(text: str) -> str:
+    """``text`` with a new random token in its ``[server] token = ""`` line."""
+    return re.sub(r'(?m)^token = ""', f'token = "{secrets.token_urlsafe(24)}"', text, count=1)
+
+
+def _write_private(output: Path, text: str) -> None:
+    """Write ``text`` readable by the owner and, when it exists, the ``cidbridge`` group only."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+    os.chmod(output, 0o640)  # O_CREAT's mode applies to new files only
+    if os.geteuid() == 0:
+        # The service's user reads it through its group (README, install step 2).
+        with contextlib.suppress(KeyError):
+            os.chown(output, 0, grp.getgrnam("cidbridge").gr_gid)
+
+
 def _set(table: str, key: str, value: str) -> str:
     return re.sub(rf'(?m)^{key} = "[^"\n]*"', f'{key} = "{value}"', table, count=1)
 
@@ -172,17 +201,16 @@ def init(
     if output.exists() and not force:
         fail(f"{output} exists; pass --force to overwrite it, or choose another --output", USAGE)
     chosen = [_describe(p, find_ports()) for p in port] if port else _offer(find_ports())
-    text = render(example_text(), chosen)
+    text = with_token(render(example_text(), chosen))
     _, problems = config_module.check(text, file=str(output))
     if problems:  # a bug in the template, not the user's doing
         fail(f"the generated file does not pass `config check`: {problems[0]}", FAILURE)
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        _write_private(output, text)
     except OSError as exc:
         fail(f"cannot write {output} ({exc.strerror}); choose another --output or use sudo", USAGE)
     lines = ", ".join(p.path for p in chosen) or "none yet (edit `port`)"
-    print(f"wrote {output} with lines on: {lines}")
+    print(f"wrote {output} with lines on: {lines}, and a new token (keep the file private)")
     print(f"next: edit it if needed, then `cidbridge config check {output}`")
 
 

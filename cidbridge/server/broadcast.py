@@ -3,8 +3,11 @@
 What a client can rely on:
 
 * It connects with ``auth: {token, last_id, node}`` (all optional when no token is
-  configured).  A wrong or missing token is refused with ``connect_error``; so is a
-  peer that keeps reconnecting in a loop (it may retry later).
+  configured); a same-origin page may rely on the panel's session cookie instead of
+  ``auth.token`` (:mod:`cidbridge.server.auth`).  A wrong or missing token is refused
+  with ``connect_error``; so is a peer that keeps reconnecting in a loop, or that
+  offered too many wrong tokens (HTTP and Socket.IO count together; it may retry
+  later).  CORS never allows credentials (cookies) from another origin.
 * After connecting it first receives the events after ``last_id`` in id order (or,
   without ``last_id``, the events of the last ``replay_calls`` calls), then live
   events: no gap and no duplicate, even when calls arrive during the replay.
@@ -31,6 +34,7 @@ import socketio
 
 from cidbridge.config import Config
 from cidbridge.hub import Hub
+from cidbridge.server.auth import SESSION_COOKIE, Auth, Refused, connection
 from cidbridge.server.fanout import FanOut
 from cidbridge.server.security import (
     CLIENT_EVENT_BURST,
@@ -70,6 +74,7 @@ class Broadcaster:
         node: str,
         client_manager: socketio.AsyncManager | None = None,
         metrics: Metrics | None = None,
+        auth: Auth | None = None,
     ) -> None:
         self.config = config
         self.hub = hub
@@ -77,6 +82,7 @@ class Broadcaster:
         self.node = node
         self.metrics = metrics
         self.event_name = config.server.event_name
+        self.auth = auth or Auth(lambda: self.config.server.tokens)
         cors: list[str] | str | None = list(config.server.cors_origins) or None
         if cors == ["*"]:
             cors = "*"
@@ -84,6 +90,9 @@ class Broadcaster:
             async_mode="asgi",
             client_manager=client_manager,
             cors_allowed_origins=cors,
+            # Never "Access-Control-Allow-Credentials: true": no other origin's page may
+            # ride on the browser's cookies (a panel elsewhere passes auth.token instead).
+            cors_credentials=False,
             max_http_buffer_size=MAX_CLIENT_MESSAGE,
             ping_interval=25,
             ping_timeout=20,
@@ -107,6 +116,8 @@ class Broadcaster:
         self._dropping: set[str] = set()
         #: The token each connected client offered, so a reload can cut off revoked ones.
         self.client_tokens: dict[str, str | None] = {}
+        #: The session cookie of each client that connected with it instead of a token.
+        self.client_sessions: dict[str, str] = {}
 
     def set_connect_limits(self, burst: int, rate: float) -> None:
         """``connect_burst``/``connect_rate`` from now on (a reload); addresses keep their buckets."""
@@ -127,13 +138,18 @@ class Broadcaster:
             if (repeats := self._refusal_log.check((peer, "rate"))) is not None:
                 log.warning("refused a connection from %s: too many attempts%s", peer, _more(repeats))
             raise socketio.exceptions.ConnectionRefusedError("too many connection attempts; retry later")
-        tokens = self.config.server.tokens
-        token_name = check_token(tokens, auth.get("token")) if tokens else None
-        if tokens and token_name is None:
-            self._refused("token")
-            if (repeats := self._refusal_log.check((peer, "token"))) is not None:
-                log.info("refused a connection from %s: invalid or missing token%s", peer, _more(repeats))
-            raise socketio.exceptions.ConnectionRefusedError("invalid or missing token")
+        offered = auth.get("token")
+        request = connection(environ)
+        try:
+            token_name = self.auth.check(
+                request, "Socket.IO", token=offered if isinstance(offered, str) else None
+            )
+        except Refused as refused:
+            reason = "throttled" if refused.status == 429 else "token"
+            self._refused(reason)
+            if (repeats := self._refusal_log.check((peer, reason))) is not None:
+                log.info("refused a connection from %s: %s%s", peer, refused, _more(repeats))
+            raise socketio.exceptions.ConnectionRefusedError(str(refused)) from None
         last_id = auth.get("last_id")
         if isinstance(last_id, bool) or not isinstance(last_id, int) or last_id < 0:
             last_id = None
@@ -141,7 +157,9 @@ class Broadcaster:
         if last_id is not None and isinstance(node, str) and node != self.node:
             last_id = None  # an id from another node's log means nothing here
         log.debug("client %s from %s (token %s) connected, last_id %s", sid, peer, token_name, last_id)
-        self.client_tokens[sid] = auth.get("token") if isinstance(auth.get("token"), str) else None
+        self.client_tokens[sid] = offered if isinstance(offered, str) else None
+        if not isinstance(offered, str) and token_name:
+            self.client_sessions[sid] = request.cookies.get(SESSION_COOKIE, "")
         task = asyncio.create_task(self._replay(sid, last_id), name=f"replay {sid}")
         self._replays.add(task)
         task.add_done_callback(self._replays.discard)
@@ -155,6 +173,7 @@ class Broadcaster:
         self._client_events.forget(sid)
         self._dropping.discard(sid)
         self.client_tokens.pop(sid, None)
+        self.client_sessions.pop(sid, None)
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         if eio_sid is not None:
             self.fanout.discard_queued(eio_sid)

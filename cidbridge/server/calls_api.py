@@ -1,6 +1,7 @@
 """The call log over HTTP: history, export, catch-up, and the panel's live stream.
 
-Routes (all need the token when tokens are configured):
+Routes (all need the token or the panel's session cookie when tokens are configured;
+see :mod:`cidbridge.server.auth`):
 
 * ``GET /api/calls`` — calls, newest first, one page at a time:
   ``{"calls": [...], "next_before": N | null}``.  Filters: ``since``, ``until``
@@ -20,6 +21,11 @@ Routes (all need the token when tokens are configured):
   missed call returned, the block list changed) come as ``cti-directory`` messages
   without an SSE id (see :mod:`cidbridge.server.directory_api`).
 
+``/api/stream`` is the one route that takes ``?token=`` (``EventSource`` in other
+systems cannot send a header; the built-in panel uses its cookie).  A malformed
+parameter (not a whole number, a number beyond what SQLite stores, a time it cannot
+read) is a 400 naming it, never a server error.
+
 ``/api/calls`` and ``/api/calls.csv`` also take ``q`` (a number or name fragment),
 ``name`` (a name fragment) — see :mod:`cidbridge.store.search`.
 """
@@ -37,6 +43,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from cidbridge.hub import Announcement, Hub
+from cidbridge.server.auth import Auth
 from cidbridge.store import CallQuery
 from cidbridge.store.export import calls_csv
 from cidbridge.store.timespec import TimeSpecError, parse_time
@@ -48,6 +55,8 @@ CSV_LIMIT = 100_000
 CSV_DEFAULT = 10_000
 #: What the browser waits before reconnecting a dropped stream (the SSE ``retry:`` field).
 SSE_RETRY_MS = 1000
+#: The largest id or cursor there can be (SQLite's integers are 64-bit).
+MAX_ID = 2**63 - 1
 #: The SSE event (and Socket.IO event) name of announcements: phonebook, missed calls, blocks.
 DIRECTORY_EVENT = "cti-directory"
 
@@ -57,25 +66,28 @@ class BadRequest(ValueError):
 
 
 class CallsApi:
-    """The routes above, over one hub.  ``authorised`` checks a request's token."""
+    """The routes above, over one hub.  ``auth`` checks a request's token or session."""
 
-    def __init__(self, hub: Hub, *, authorised: Callable[[Request], bool], replay_calls: Callable[[], int]):
+    def __init__(self, hub: Hub, *, auth: Auth, replay_calls: Callable[[], int]):
         self.hub = hub
-        self.authorised = authorised
+        self.auth = auth
         self.replay_calls = replay_calls
         self.routes = [
-            Route("/api/events", self._guard(self.events)),
-            Route("/api/calls", self._guard(self.calls)),
-            Route("/api/calls.csv", self._guard(self.calls_csv)),
-            Route("/api/stream", self._guard(self.stream)),
+            Route("/api/events", self._guard(self.events, "/api/events")),
+            Route("/api/calls", self._guard(self.calls, "/api/calls")),
+            Route("/api/calls.csv", self._guard(self.calls_csv, "/api/calls.csv")),
+            Route("/api/stream", self._guard(self.stream, "/api/stream", query=True)),
         ]
 
-    def _guard(self, handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    def _guard(
+        self, handler: Callable[[Request], Any], where: str, *, query: bool = False
+    ) -> Callable[[Request], Any]:
         """Token check and 400s for bad parameters, in one place for every route."""
 
         async def guarded(request: Request) -> Response:
-            if not self.authorised(request):
-                return JSONResponse({"error": "invalid or missing token"}, status_code=401)
+            refusal = self.auth.refusal(request, where, query=query)
+            if refusal is not None:
+                return refusal
             try:
                 return await handler(request)
             except BadRequest as exc:
@@ -108,10 +120,12 @@ class CallsApi:
         )
 
     async def stream(self, request: Request) -> Response:
-        raw = request.headers.get("last-event-id") or request.query_params.get("after")
-        after = int(raw) if raw and raw.isdigit() else None
+        after = _int(request, "after", None)
+        resume = request.headers.get("last-event-id", "").strip()
+        if _whole(resume):  # what this daemon sent; anything else is ignored, not an error
+            after = int(resume)
         return StreamingResponse(
-            self._sse(after, lambda: self.authorised(request)),
+            self._sse(after, lambda: self.auth.allows(request, query=True)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -153,12 +167,17 @@ class CallsApi:
             subscription.close()
 
 
-def _int(request: Request, name: str, default: int) -> int:
+def _whole(raw: str) -> bool:
+    """``raw`` is a whole number SQLite can hold (ASCII digits only: ``"²".isdigit()`` is true)."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= MAX_ID
+
+
+def _int(request: Request, name: str, default: Any) -> Any:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
-        raise BadRequest(f"{name} must be a non-negative integer, not {raw!r}")
+    if not _whole(raw):
+        raise BadRequest(f"{name} must be a whole number from 0 to {MAX_ID}, not {raw[:40]!r}")
     return int(raw)
 
 

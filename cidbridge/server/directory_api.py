@@ -1,7 +1,8 @@
 """The panel's API beyond call events: caller cards, the phonebook, missed calls, blocking.
 
-Every route needs what ``authorised(request)`` accepts (the same check as the rest of
-``/api``).  Bodies are JSON (``Content-Type: application/json``, at most
+Every route needs what ``refusal(request)`` lets in (the same check as the rest of
+``/api``: :mod:`cidbridge.server.auth`; with the panel's session cookie, from the
+daemon's own pages only).  Bodies are JSON (``Content-Type: application/json``, at most
 :data:`~cidbridge.server.security.MAX_HTTP_BODY` bytes), except a contacts import
 (CSV or vCard, at most :data:`IMPORT_LIMIT`).  Errors are ``{"error": "...",
 "problems": {field: "..."}}`` with 400 (bad JSON or query), 401 (token), 404 (no
@@ -17,7 +18,6 @@ panel's API").
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -33,7 +33,7 @@ from cidbridge.core.blocking import KINDS, BadRule, BlockRule
 from cidbridge.hub import Hub
 from cidbridge.phonebook import MAX_NAME, MAX_NOTE, detect_format, read_entries, write_csv
 from cidbridge.server.calls_api import DIRECTORY_EVENT
-from cidbridge.server.security import MAX_HTTP_BODY, BodyTooLarge, read_capped
+from cidbridge.server.security import MAX_HTTP_BODY, BodyError, BodyTooLarge, read_capped, read_json
 from cidbridge.store import StoreError
 from cidbridge.store.directory import ImportResult
 from cidbridge.store.timespec import TimeSpecError, parse_time
@@ -67,13 +67,13 @@ class DirectoryApi:
         self,
         hub: Hub,
         *,
-        authorised: Callable[[Request], bool],
+        refusal: Callable[[Request], Response | None],
         panel: Callable[[], PanelConfig],
         event_name: Callable[[], str] = lambda: "cti-event",
     ) -> None:
         self.hub = hub
         self.directory = hub.directory
-        self.authorised = authorised
+        self.refusal = refusal
         self.panel = panel
         self.event_name = event_name
         guard = self._guard
@@ -96,8 +96,9 @@ class DirectoryApi:
         self, handler: Callable[[Request], Awaitable[Response]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def guarded(request: Request) -> Response:
-            if not self.authorised(request):
-                return _error(401, "invalid or missing token")
+            refused = self.refusal(request)
+            if refused is not None:
+                return refused
             try:
                 self.hub.sync_phonebook()  # what a panel reads includes the file's latest rows
                 return await handler(request)
@@ -339,7 +340,7 @@ def _int(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # "²".isdigit() is true
         raise ApiError(400, f"{name} must be a non-negative integer, not {raw[:20]!r}")
     return int(raw)
 
@@ -357,14 +358,10 @@ async def _read(request: Request, limit: int) -> bytes:
 
 async def _json(request: Request, fields: set[str]) -> dict[str, Any]:
     """The request's JSON object body; only ``fields`` allowed."""
-    kind = _content_type(request)
-    if kind != "application/json":
-        raise ApiError(415, f"the body must be JSON (Content-Type: application/json), not {kind or 'none'}")
-    raw = await _read(request, MAX_HTTP_BODY)
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON ({exc})") from None
+        body = await read_json(request, MAX_HTTP_BODY)  # type, size, time, nesting: 4xx
+    except BodyError as exc:
+        raise ApiError(exc.status, str(exc)) from None
     if not isinstance(body, dict):
         raise ApiError(422, "the body must be a JSON object")
     unknown = {

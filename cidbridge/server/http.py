@@ -5,7 +5,8 @@ Routes:
 * ``GET /`` — the built-in panel (static files under ``panel/``).
 * ``GET /api/stream``, ``/api/events``, ``/api/calls``, ``/api/calls.csv`` — the call
   log and the panel's live stream (:mod:`cidbridge.server.calls_api`).
-* ``api_routes`` — more ``/api`` routes built with this app's token check: the
+* ``api_routes`` — more ``/api`` routes built with this app's token check (a callable
+  giving None when a request is let in, else the refusal to send): the
   panel's caller cards, phonebook, missed calls and block list
   (:mod:`cidbridge.server.directory_api`).
 * ``GET /healthz`` — lines and clients; 503 while a line is down.
@@ -15,8 +16,10 @@ Routes:
 Browsers may call the API from the origins in ``cors_origins`` only (CORS); with none
 configured no CORS header is sent, so only the daemon's own pages can.
 
-When tokens are configured, ``/api/*`` needs ``Authorization: Bearer <token>`` or
-``?token=<token>`` (EventSource cannot send headers).
+When tokens are configured, ``/api/*`` needs ``Authorization: Bearer <token>`` or the
+panel's session cookie (:mod:`cidbridge.server.auth`; ``?token=`` only on
+``/api/stream``).  ``GET /?token=…`` exchanges a token for the cookie and redirects
+to ``/``, so the token does not stay in the address bar, the history or a proxy's log.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cidbridge.hub import Hub
-from cidbridge.server.broadcast import check_token
+from cidbridge.server.auth import Auth
 from cidbridge.server.calls_api import CallsApi
 
 
@@ -46,28 +49,32 @@ class HttpApp:
         self,
         hub: Hub,
         *,
+        auth: Auth,
         tokens: dict[str, str],
         replay_calls: int,
         status: Callable[[], dict[str, Any]],
         extra_routes: Sequence[BaseRoute] = (),
-        api_routes: Callable[[Callable[[Request], bool]], Sequence[BaseRoute]] | None = None,
+        api_routes: Callable[[Callable[[Request], Response | None]], Sequence[BaseRoute]] | None = None,
         cors_origins: Sequence[str] = (),
     ) -> None:
         self.hub = hub
+        self.auth = auth
+        #: The configured tokens (name -> token); a reload replaces the dict.
         self.tokens = tokens
         self.replay_calls = replay_calls
         self.status = status
         self.started = time.monotonic()
         panel = resources.files("cidbridge.server") / "panel"
         # replay_calls is read per request: a reload may change it.
-        calls_api = CallsApi(hub, authorised=self._authorised, replay_calls=lambda: self.replay_calls)
+        calls_api = CallsApi(hub, auth=auth, replay_calls=lambda: self.replay_calls)
         routes = Starlette(
             routes=[
                 Route("/", self.index),
                 Route("/healthz", self.healthz),
+                *auth.routes,
                 *calls_api.routes,
                 # More /api routes, given the same token check (the panel's directory API).
-                *(api_routes(self._authorised) if api_routes is not None else ()),
+                *(api_routes(self._refusal) if api_routes is not None else ()),
                 Mount("/panel", StaticFiles(directory=str(panel)), name="panel"),
                 *extra_routes,
             ]
@@ -76,18 +83,15 @@ class HttpApp:
         self.app = self.cors = Cors(routes, cors_origins)
         self._index = (panel / "index.html").read_bytes()
 
-    # -- helpers -----------------------------------------------------------------
-
-    def _authorised(self, request: Request) -> bool:
-        if not self.tokens:
-            return True
-        header = request.headers.get("authorization", "")
-        offered = header[7:] if header.lower().startswith("bearer ") else request.query_params.get("token")
-        return check_token(self.tokens, offered) is not None
+    def _refusal(self, request: Request) -> Response | None:
+        # A fixed label: the path of these routes holds caller numbers (it is not logged).
+        return self.auth.refusal(request, "the panel API")
 
     # -- routes ------------------------------------------------------------------
 
     async def index(self, request: Request) -> Response:
+        if "token" in request.query_params:
+            return await self.auth.index_token(request)
         return Response(
             self._index, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
         )

@@ -18,11 +18,19 @@ source is treated like a caller-ID box on its own line:
 
 A call nobody reports as ended is ended by the tracker's own timers, like a box
 that sends only caller ID.  Line names must not be the daemon's serial lines (two
-trackers must not claim one line); the default is ``"api"``.
+trackers must not claim one line); the default is ``"api"``.  At most
+:data:`MAX_LINES` ingest lines are kept: a tracker with no call in progress is
+forgotten, with its metric series, after :data:`IDLE_FORGET` seconds, or sooner
+when a new name needs its place (least recently used first); a new name while
+every place has a call in progress is refused (429).  Control characters in a
+posted name are removed like those from a serial device (the call tracker does it).
 
 Body: a JSON object, at most :data:`~cidbridge.server.security.MAX_HTTP_BODY` bytes::
 
     {"number": "01012345678", "name": "KIM MINJI", "line": "pbx", "event": "ringing"}
+
+``Content-Type: application/json`` is required, and only ``Authorization: Bearer``
+(or the panel's session cookie, same origin only) authenticates: never ``?token=``.
 
 ``number_absence`` (``private``, ``unavailable``, ``payphone``, ``conflict``) may
 replace ``number``; a ringing report with neither means "no caller ID".
@@ -37,10 +45,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -49,17 +57,12 @@ from starlette.responses import JSONResponse, Response
 
 from cidbridge.core.frames import ABSENCES, UNAVAILABLE, CidFrame, Frame, HookFrame, RingFrame
 from cidbridge.core.tracker import CallEvent, CallTracker
-from cidbridge.server.security import (
-    MAX_HTTP_BODY,
-    BodyTooLarge,
-    RateLimiter,
-    bearer_token,
-    check_token,
-    read_capped,
-)
+from cidbridge.server.auth import Refused
+from cidbridge.server.security import BodyError, RateLimiter, read_json
 
 if TYPE_CHECKING:
     from cidbridge.hub import Hub
+    from cidbridge.server.auth import Auth
     from cidbridge.server.metrics import Metrics
 
 FORMAT = "api"
@@ -72,15 +75,21 @@ MAX_NAME = 64
 #: Posts a token may make in a burst, then per second.
 POST_BURST = 50
 POST_RATE = 20.0
+#: Ingest line names kept at once, and seconds an idle one is kept (see the module doc).
+MAX_LINES = 32
+IDLE_FORGET = 600.0
 
 
 class IngestError(Exception):
     """A request that cannot be accepted; becomes a JSON error answer."""
 
-    def __init__(self, status: int, message: str, problems: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, problems: dict[str, str] | None = None, retry_after: int = 0
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.problems = problems
+        self.retry_after = retry_after
 
 
 def parse_call(body: Any) -> tuple[str, Frame]:
@@ -101,8 +110,8 @@ def parse_call(body: Any) -> tuple[str, Frame]:
     if number is not None and (not isinstance(number, str) or not NUMBER.fullmatch(number.strip() or "x")):
         problems["number"] = "must be a string of 1-32 digits, spaces or + * # ( ) - ."
     name = body.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME or not name.isprintable()):
-        problems["name"] = f"must be printable text of at most {MAX_NAME} characters"
+    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
+        problems["name"] = f"must be text of at most {MAX_NAME} characters"
     for key in ("number_absence", "name_absence"):
         value = body.get(key)
         if value is not None and value not in ABSENCES:
@@ -138,7 +147,7 @@ class Ingest:
         self,
         hub: Hub,
         *,
-        tokens: Callable[[], dict[str, str]],
+        auth: Auth,
         serial_lines: Callable[[], set[str]],
         ring_gap: float,
         ringless_timeout: float = 45.0,
@@ -146,13 +155,15 @@ class Ingest:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.hub = hub
-        self.tokens = tokens
+        self.auth = auth
         self.serial_lines = serial_lines
         self.ring_gap = ring_gap
         self.ringless_timeout = ringless_timeout
         self.metrics = metrics
         self.clock = clock
-        self.trackers: dict[str, CallTracker] = {}
+        #: Ingest line name -> its tracker, least recently used first.
+        self.trackers: OrderedDict[str, CallTracker] = OrderedDict()
+        self._used: dict[str, float] = {}
         self._limiter = RateLimiter(POST_BURST, POST_RATE)
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
@@ -160,6 +171,7 @@ class Ingest:
         self._lock = asyncio.Lock()
 
     async def endpoint(self, request: Request) -> Response:
+        headers = None
         try:
             answer = await self._handle(request)
             status = 200
@@ -168,27 +180,25 @@ class Ingest:
             answer = {"error": str(exc)}
             if exc.problems:
                 answer["problems"] = exc.problems
+            if exc.retry_after:
+                headers = {"Retry-After": str(exc.retry_after)}
         if self.metrics is not None:
             self.metrics.ingest_requests.labels(str(status)).inc()
-        return JSONResponse(answer, status_code=status)
+        return JSONResponse(answer, status_code=status, headers=headers)
 
     async def _handle(self, request: Request) -> dict[str, Any]:
-        tokens = self.tokens()
-        if not tokens:
+        if not self.auth.required:
             raise IngestError(403, "posting calls needs a token: set [server] token in the config")
-        name = check_token(tokens, bearer_token(request.headers, request.query_params))
-        if name is None:
-            raise IngestError(401, "invalid or missing token (Authorization: Bearer <token>)")
+        try:
+            name = self.auth.check(request, "/api/cti/incoming-call")
+        except Refused as refused:
+            raise IngestError(refused.status, str(refused), retry_after=refused.retry_after) from None
         if not self._limiter.allow(name):
             raise IngestError(429, "too many calls posted; slow down")
-        kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if kind != "application/json" and not kind.endswith("+json"):
-            raise IngestError(415, f"the body must be JSON (Content-Type: application/json), not {kind}")
-        body = await _read_capped(request, MAX_HTTP_BODY)
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise IngestError(400, f"the body is not valid JSON ({exc})") from None
+            data = await read_json(request)
+        except BodyError as exc:
+            raise IngestError(exc.status, str(exc)) from None
         line, frame = parse_call(data)
         if line in self.serial_lines():
             raise IngestError(409, f"line {line!r} is a serial line of this daemon; post under another name")
@@ -208,8 +218,16 @@ class Ingest:
         self._wake.set()  # deadlines moved
 
     def _tracker(self, line: str) -> CallTracker:
+        now = self.clock()
         tracker = self.trackers.get(line)
         if tracker is None:
+            if len(self.trackers) >= MAX_LINES:
+                idle = next((name for name, t in self.trackers.items() if not t.active), None)
+                if idle is None:
+                    raise IngestError(
+                        429, f"{MAX_LINES} ingest lines have calls in progress; end one or reuse a line name"
+                    )
+                self._forget(idle)
             # Random call ids: an ingest line's calls must not collide with another
             # source's, nor with its own from before a restart.
             tracker = CallTracker(
@@ -219,34 +237,50 @@ class Ingest:
                 new_call_id=lambda: f"{line}-{uuid.uuid4().hex[:12]}",
             )
             self.trackers[line] = tracker
+        self.trackers.move_to_end(line)
+        self._used[line] = now
         if self._timer is None or self._timer.done():
             self._timer = asyncio.create_task(self._run_timers(), name="ingest timers")
         return tracker
 
+    def _forget(self, line: str) -> None:
+        """Drop an idle ingest line's tracker and its metric series."""
+        self.trackers.pop(line, None)
+        self._used.pop(line, None)
+        if self.metrics is not None:
+            self.metrics.forget_line(line)
+
+    def _next_deadline(self) -> float | None:
+        """When a call may end, or an idle line may be forgotten."""
+        times = []
+        for name, tracker in self.trackers.items():
+            if tracker.deadline is not None:
+                times.append(tracker.deadline)
+            elif not tracker.active:
+                times.append(self._used.get(name, 0.0) + IDLE_FORGET)
+        return min(times, default=None)
+
     async def _run_timers(self) -> None:
-        """End calls whose time ran out (nobody posted ``ended``), like a serial line does."""
+        """End calls whose time ran out (nobody posted ``ended``), like a serial line does;
+        forget lines idle for :data:`IDLE_FORGET` seconds."""
         while True:
-            deadlines = [t.deadline for t in self.trackers.values() if t.deadline is not None]
+            deadline = self._next_deadline()
             self._wake.clear()
-            timeout = None if not deadlines else max(0.0, min(deadlines) - self.clock())
+            timeout = None if deadline is None else max(0.0, deadline - self.clock())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             async with self._lock:
                 now = self.clock()
-                for tracker in self.trackers.values():
+                for tracker in list(self.trackers.values()):
                     events: list[CallEvent] = tracker.tick(now)
                     for event in events:
                         await self.hub.publish(event)
+                for name, tracker in list(self.trackers.items()):
+                    if not tracker.active and now - self._used.get(name, now) >= IDLE_FORGET:
+                        self._forget(name)
 
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(BaseException):
                 await self._timer
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    try:
-        return await read_capped(request, limit)
-    except BodyTooLarge as exc:
-        raise IngestError(413, str(exc)) from None

@@ -12,6 +12,7 @@ several daemons in one process (the tests) do not mix their numbers.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -61,7 +62,7 @@ class Metrics:
         )
         self.clients_refused = Counter(
             "cidbridge_clients_refused",
-            "Socket.IO connections refused, by reason (token, rate)",
+            "Socket.IO connections refused, by reason (token, rate, throttled)",
             ["reason"],
             registry=registry,
         )
@@ -75,6 +76,13 @@ class Metrics:
             "cidbridge_ingest_requests",
             "POST /api/cti/incoming-call requests, by HTTP status",
             ["status"],
+            registry=registry,
+        )
+        self.connections_refused = Counter(
+            "cidbridge_connections_refused",
+            "TCP connections closed before a request, by limit "
+            "(max_connections, max_connections_per_address, header_timeout)",
+            ["reason"],
             registry=registry,
         )
         registry.register(_StateCollector(state))
@@ -92,6 +100,13 @@ class Metrics:
             if line in self._lines_seen_up:
                 self.line_reconnects.labels(line).inc()
             self._lines_seen_up.add(line)
+
+    def forget_line(self, line: str) -> None:
+        """Drop ``line``'s series (an ingest line no longer in use), so names cannot pile up."""
+        for counter in (self.calls, self.line_reconnects):
+            with contextlib.suppress(KeyError):
+                counter.remove(line)
+        self._lines_seen_up.discard(line)
 
     # -- HTTP --------------------------------------------------------------------
 

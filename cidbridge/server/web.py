@@ -11,32 +11,40 @@ the assembly here keeps the daemon about lifecycle, and each part in its own mod
 * :mod:`~cidbridge.server.directory_api` — caller cards, phonebook, missed calls, blocks;
 * :mod:`~cidbridge.server.metrics` — ``GET /metrics``;
 * :mod:`~cidbridge.server.cluster` — Redis scale-out (when ``[broadcast] redis_url``);
-* :mod:`~cidbridge.server.security` — tokens, rate limits, size caps.
+* :mod:`~cidbridge.server.security` — tokens, rate limits, size caps;
+* :mod:`~cidbridge.server.auth` — the one token/session check, ``/api/session``;
+* :mod:`~cidbridge.server.guards` — Host check, security headers, no JSONP (outermost);
+* :mod:`~cidbridge.server.connections` — connection caps and the request-head deadline.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import socketio
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from cidbridge.config import Config
 from cidbridge.hub import Hub
 from cidbridge.outputs import Outputs
+from cidbridge.server.auth import Auth
 from cidbridge.server.broadcast import Broadcaster
 from cidbridge.server.cluster import ClusterLink, RedisLink
+from cidbridge.server.connections import ConnectionGuard, connection_budget, descriptor_limit
 from cidbridge.server.directory_api import DirectoryApi
+from cidbridge.server.guards import allowed_hosts, guarded
 from cidbridge.server.http import HttpApp
 from cidbridge.server.ingest import Ingest
 from cidbridge.server.metrics import Metrics
-from cidbridge.server.security import bearer_token, check_token
 
 INGEST_PATH = "/api/cti/incoming-call"
+
+log = logging.getLogger(__name__)
 
 
 def node_name(config: Config) -> str:
@@ -57,6 +65,7 @@ class WebServer:
         outputs: Outputs | None = None,
     ) -> None:
         self.config = config
+        self.hub = hub
         self.lines = lines
         self.outputs = outputs if outputs is not None else Outputs()
         self.node = node_name(config)
@@ -68,15 +77,17 @@ class WebServer:
                 event_name=config.server.event_name,
             )
         self.metrics = Metrics(self._metrics_state)
+        #: The one token check (HTTP and Socket.IO); tokens follow reloads through self.http.
+        self.auth = Auth(lambda: self.http.tokens)
         self.broadcaster = Broadcaster(
-            config, hub, node=self.node, client_manager=manager, metrics=self.metrics
+            config, hub, node=self.node, client_manager=manager, metrics=self.metrics, auth=self.auth
         )
         self.cluster = ClusterLink(manager, hub, self.node) if manager is not None else None
         if self.cluster is not None:
             self.broadcaster.publish_remote = self.cluster.publish
         self.ingest = Ingest(
             hub,
-            tokens=lambda: self.http.tokens,
+            auth=self.auth,
             serial_lines=lambda: {line.name for line in self.lines()},
             ring_gap=config.calls.ring_gap,
             ringless_timeout=config.calls.ringless_timeout,
@@ -86,6 +97,7 @@ class WebServer:
         hub.announcers.append(self.broadcaster.announce)
         self.http = HttpApp(
             hub,
+            auth=self.auth,
             tokens=config.server.tokens,
             replay_calls=config.calls.replay_calls,
             status=status,
@@ -93,28 +105,64 @@ class WebServer:
                 Route(INGEST_PATH, self.ingest.endpoint, methods=["POST"]),
                 Route("/metrics", self._metrics_endpoint),
             ],
-            api_routes=lambda authorised: (
+            api_routes=lambda refusal: (
                 DirectoryApi(
                     hub,
-                    authorised=authorised,
+                    refusal=refusal,
                     panel=lambda: self.config.panel,
                     event_name=lambda: self.broadcaster.event_name,
                 ).routes
             ),
             cors_origins=config.server.cors_origins,
         )
-        self.app = socketio.ASGIApp(self.broadcaster.sio, other_asgi_app=self.http.app)
+        self.fd_limit = descriptor_limit()
+        self.connections = ConnectionGuard(
+            *self.connection_limits(config),
+            exempt=config.server.trusted_proxies,
+            on_refused=lambda reason: self.metrics.connections_refused.labels(reason).inc(),
+        )
+        #: The Host check (outermost, with the security headers) guards Socket.IO too.
+        self.app, self.host_check = guarded(
+            socketio.ASGIApp(self.broadcaster.sio, other_asgi_app=self.http.app),
+            allowed_hosts(config.server.host, config.server.allowed_hosts),
+        )
 
     @property
     def scheme(self) -> str:
         return "https" if self.config.server.tls_cert else "http"
 
+    def connection_limits(self, config: Config) -> tuple[int, int]:
+        """``max_connections`` (lowered to fit the descriptor limit) and the per-address cap."""
+        wanted = config.server.max_connections
+        total = connection_budget(wanted, self.fd_limit)
+        if total < wanted:
+            log.warning(
+                "serving at most %d connections, not %d: the open-file limit is %d "
+                "(raise it: LimitNOFILE= in the unit, or ulimit -n)",
+                total,
+                wanted,
+                self.fd_limit,
+            )
+        return total, min(config.server.max_connections_per_address, total)
+
     def uvicorn_options(self) -> dict[str, Any]:
-        """Extra ``uvicorn.Config`` options: TLS with the configured certificate and key."""
+        """Extra ``uvicorn.Config`` options: the guarded protocol, proxies, TLS when configured.
+
+        ``X-Forwarded-For`` is believed only from ``[server] trusted_proxies`` (passed
+        explicitly, so uvicorn's ``FORWARDED_ALLOW_IPS`` environment variable and its
+        127.0.0.1 default never apply).
+        """
         server = self.config.server
+        options: dict[str, Any] = {
+            "http": self.connections.protocol(),
+            # uvicorn's own cap (503 per request), a backstop: the guard refuses first.
+            "limit_concurrency": self.connections.max_connections + 1,
+            "proxy_headers": bool(server.trusted_proxies),
+            "forwarded_allow_ips": list(server.trusted_proxies),
+        }
         if server.tls_cert and server.tls_key:
-            return {"ssl_certfile": str(server.tls_cert), "ssl_keyfile": str(server.tls_key)}
-        return {}
+            options.update(ssl_certfile=str(server.tls_cert), ssl_keyfile=str(server.tls_key))
+        return options
 
     def start(self) -> None:
         """Start what runs in the background (the cluster link); call inside the loop."""
@@ -132,6 +180,10 @@ class WebServer:
         return status
 
     async def close(self) -> None:
+        self.connections.closing = True  # no new connection while stopping
+        # Panels' event streams end now, so the web server's graceful stop need not wait
+        # for them (it gave up after 2 s with a traceback for each).
+        self.hub.end_subscriptions()
         await self.ingest.close()
         if self.cluster is not None:
             await self.cluster.close()
@@ -149,7 +201,7 @@ class WebServer:
         }
 
     async def _metrics_endpoint(self, request: Request) -> Response:
-        tokens = self.http.tokens
-        if tokens and check_token(tokens, bearer_token(request.headers, request.query_params)) is None:
-            return JSONResponse({"error": "invalid or missing token"}, status_code=401)
+        refusal = self.auth.refusal(request, "/metrics")
+        if refusal is not None:
+            return refusal
         return await self.metrics.endpoint(request)

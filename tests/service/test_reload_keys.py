@@ -159,9 +159,12 @@ def _webhook_case(change: Callable[[Path], dict[str, Any]]) -> Case:
 CASES: dict[str, Case] = {
     "server.host": Case(lambda tmp: {"server": {"host": "127.0.0.2"}}, lambda d: d.url),
     "server.port": Case(lambda tmp: {"server": {"port": 1}}, lambda d: d.url),
-    "server.token": Case(lambda tmp: {"server": {"token": "new-token"}}, lambda d: dict(d.http.tokens)),
+    "server.token": Case(
+        lambda tmp: {"server": {"token": "new-token-0123456789"}}, lambda d: dict(d.http.tokens)
+    ),
     "server.tokens": Case(
-        lambda tmp: {"server": {"tokens": {"office": "o-token"}}}, lambda d: dict(d.http.tokens)
+        lambda tmp: {"server": {"tokens": {"office": "office-token-0123456789"}}},
+        lambda d: dict(d.http.tokens),
     ),
     "server.cors_origins": Case(
         lambda tmp: {"server": {"cors_origins": ["http://panel.test"]}},
@@ -177,6 +180,20 @@ CASES: dict[str, Case] = {
     ),
     "server.connect_rate": Case(
         lambda tmp: {"server": {"connect_rate": 2.5}}, lambda d: d.broadcaster._connects.rate
+    ),
+    "server.allowed_hosts": Case(
+        lambda tmp: {"server": {"allowed_hosts": ["frontdesk.test"]}}, lambda d: d.web.host_check.hosts
+    ),
+    "server.trusted_proxies": Case(
+        lambda tmp: {"server": {"trusted_proxies": ["127.0.0.1"]}},
+        lambda d: (d.server.config.forwarded_allow_ips, d.web.connections.exempt),
+    ),
+    "server.max_connections": Case(
+        lambda tmp: {"server": {"max_connections": 50}}, lambda d: d.web.connections.max_connections
+    ),
+    "server.max_connections_per_address": Case(
+        lambda tmp: {"server": {"max_connections_per_address": 7}},
+        lambda d: d.web.connections.max_per_address,
     ),
     "broadcast.redis_url": Case(
         lambda tmp: {"broadcast": {"redis_url": "redis://127.0.0.1:1/0"}}, lambda d: d.web.cluster is None
@@ -349,7 +366,7 @@ def test_reloading_a_key_applies_it_or_says_it_needs_a_restart(key, tmp_path, ca
     case, row = CASES[key], KEYS[key]
     base = _merge(
         {
-            "server": {"port": 0, "token": "first-token"},
+            "server": {"port": 0, "token": "first-token-0123456789"},
             "store": {"path": tmp_path / "calls.sqlite"},
             "lines": [LINE],
         },

@@ -6,6 +6,11 @@
 // browser gives up on a stream (an HTTP error from a proxy), a new one is opened with
 // ?after=<last id>.  Ids at or below the last one seen are ignored, so a replay can
 // never show an event twice.
+//
+// Signing in: the token never goes into a URL.  The daemon keeps the panel's session
+// in an HttpOnly cookie (set by POST /api/session, or by opening /?token=… once,
+// which redirects to / without it); the browser sends it with every same-origin
+// request, the event stream included.
 "use strict";
 
 const TEXT = {
@@ -42,7 +47,6 @@ document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el
 
 const MAX_CALLS = 200;            // calls kept on the page
 const FRESH_MS = 60_000;          // only calls this recent raise a desktop notification
-const token = new URLSearchParams(location.search).get("token");
 const calls = new Map();          // call_id -> what we know of the call, oldest first
 const lines = new Map();          // line name -> {state, reason}
 const notified = new Set();       // call_ids already notified
@@ -198,7 +202,7 @@ function setConnection(state) {
 async function loadLines() {
   // Line states older than the replay window are not replayed: ask for the current ones.
   try {
-    const response = await fetch(token ? `healthz?token=${encodeURIComponent(token)}` : "healthz", { cache: "no-store" });
+    const response = await fetch("healthz", { cache: "no-store" });
     const health = await response.json();
     for (const [name, line] of Object.entries(health.lines || {})) lines.set(name, line);
     renderLines();
@@ -208,11 +212,7 @@ async function loadLines() {
 let retryDelay = 1000;
 
 function connect() {
-  const params = new URLSearchParams();
-  if (token) params.set("token", token);
-  if (lastId) params.set("after", String(lastId));
-  const query = params.toString();
-  const source = new EventSource(`api/stream${query ? "?" + query : ""}`);
+  const source = new EventSource(lastId ? `api/stream?after=${lastId}` : "api/stream");
   source.addEventListener("open", () => { setConnection("up"); retryDelay = 1000; loadLines(); });
   source.addEventListener("cti-event", (msg) => apply(JSON.parse(msg.data)));
   source.addEventListener("error", () => {
