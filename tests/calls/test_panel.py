@@ -40,18 +40,23 @@ window.Notification = class {
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def playwright() -> Iterator[object]:
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
     )
     if not os.path.exists(CHROMIUM):
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with sync_api.sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright) -> Iterator[object]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 def open_panel(browser, url: str, locale: str = "en-US"):
@@ -121,5 +126,84 @@ def test_ringing_call_is_prominent_and_the_page_speaks_korean(modem, start_daemo
         assert "front-desk" in card.inner_text()
         assert page.title().startswith("(1)")
         assert page.inner_text(row("010-9876-5432")).count("벨 울림") == 1
+    finally:
+        context.close()
+
+
+TOKEN = "panel-token-0123456789"
+
+
+def test_the_panel_signs_in_once_and_keeps_the_token_out_of_every_url(modem, start_daemon, browser):
+    """Opening ``/?token=…`` once gives an HttpOnly cookie; the page then never puts the token in a URL."""
+    model, device = modem
+    daemon = start_daemon(
+        [{"name": "front-desk", "port": device.path, "device": "modem"}],
+        server={"token": TOKEN},
+        calls={"ring_gap": RING_GAP},
+    )
+    context = browser.new_context()
+    context.add_init_script(FAKE_NOTIFICATION)
+    page = context.new_page()
+    requests: list[str] = []
+    blocked: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on(
+        "console",
+        lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    try:
+        page.goto(f"{daemon.url}?token={TOKEN}")
+        assert page.url == daemon.url  # redirected: the token left the address bar and the history
+        page.wait_for_selector('#conn[data-state="up"]', timeout=WAIT_MS)
+        call(device, model, "01012345678", "KIM MINJI")
+        page.wait_for_selector(row("010-1234-5678"), timeout=WAIT_MS)
+        page.reload()  # a later visit: the cookie is enough
+        page.wait_for_selector(row("010-1234-5678"), timeout=WAIT_MS)
+        assert [url for url in requests if TOKEN in url] == [f"{daemon.url}?token={TOKEN}"]
+        assert page.evaluate("document.cookie") == ""  # HttpOnly: no script can read it
+        [cookie] = context.cookies()
+        assert cookie["name"] == "cidbridge_session" and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert TOKEN not in cookie["value"]
+        assert blocked == []  # the Content-Security-Policy lets the panel do everything it does
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def rebinding_browser(playwright) -> Iterator[object]:
+    """Chromium resolving ``rebind.test`` to 127.0.0.1, as a DNS-rebinding attacker's name would."""
+    args = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP rebind.test 127.0.0.1"]
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+def test_a_dns_rebinding_page_reads_nothing(modem, start_daemon, rebinding_browser):
+    """A page served as ``http://rebind.test:PORT`` (its name now pointing at 127.0.0.1) gets 400s."""
+    model, device = modem
+    daemon = start_daemon([{"name": "front-desk", "port": device.path, "device": "modem"}])
+    call(device, model, "01012345678", "KIM MINJI")
+    wait_for_end(daemon, "01012345678")
+    port = daemon.url.rstrip("/").rsplit(":", 1)[1]
+    context = rebinding_browser.new_context()
+    page = context.new_page()
+    try:
+        response = page.goto(f"http://rebind.test:{port}/")
+        assert response is not None and response.status == 400
+        read = page.evaluate(
+            """async () => {
+                const calls = await fetch('/api/calls').then(r => String(r.status)).catch(e => String(e));
+                const ws = await new Promise((done) => {
+                    const socket = new WebSocket(`ws://${location.host}/socket.io/?EIO=4&transport=websocket`);
+                    socket.onmessage = (m) => done('message ' + m.data);
+                    socket.onerror = () => done('refused');
+                });
+                return {calls, ws};
+            }"""
+        )
+        assert read["calls"].startswith("400"), read
+        assert read["ws"] == "refused", read
     finally:
         context.close()

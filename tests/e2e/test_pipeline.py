@@ -48,10 +48,10 @@ def test_refuses_client_with_wrong_token(modem, start_daemon):
     _, device = modem
     daemon = start_daemon(
         [{"name": "desk", "port": device.path}],
-        server={"token": "s3cret-token"},
+        server={"token": "s3cret-token-0123456789"},
     )
     bad = NodeClient(daemon.url, token="wrong", reconnection=False)
-    good = NodeClient(daemon.url, token="s3cret-token")
+    good = NodeClient(daemon.url, token="s3cret-token-0123456789")
     try:
         assert bad.wait_connected()["ev"] == "connect_error"
         assert good.wait_connected()["ev"] == "connect"

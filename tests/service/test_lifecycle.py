@@ -123,12 +123,12 @@ def test_reload_keeps_clients_and_applies_lines_and_tokens(modem, tmp_path: Path
     config = tmp_path / "c.toml"
     db = tmp_path / "calls.sqlite"
     desk = {"name": "desk", "port": device.path}
-    write_reloadable(config, [desk], db, {"default": "first-token"})
+    write_reloadable(config, [desk], db, {"default": "first-token-0123456789"})
     daemon = DaemonProcess(config)
     client = second = stream = None
     try:
         daemon.wait_ready()
-        client = NodeClient(daemon.url, token="first-token")
+        client = NodeClient(daemon.url, token="first-token-0123456789")
         assert client.wait_connected()["ev"] == "connect"
 
         assert _cors_origin(daemon, PANEL) is None  # same origin only, so far
@@ -138,7 +138,7 @@ def test_reload_keeps_clients_and_applies_lines_and_tokens(modem, tmp_path: Path
             config,
             [desk, {"name": "side", "port": device_b.path}],
             db,
-            {"default": "first-token", "panel": "second-token"},
+            {"default": "first-token-0123456789", "panel": "second-token-0123456789"},
             cors=(PANEL,),
         )
         daemon.proc.send_signal(signal.SIGHUP)
@@ -148,9 +148,9 @@ def test_reload_keeps_clients_and_applies_lines_and_tokens(modem, tmp_path: Path
         device_b.play(model_b.call_script(Caller("0212345678"), rings=1), speed=20)
         call = client.wait_event(lambda e: e["type"] == "call" and e["line"] == "side")
         assert call["number"] == "0212345678"
-        second = NodeClient(daemon.url, token="second-token")
+        second = NodeClient(daemon.url, token="second-token-0123456789")
         assert second.wait_connected()["ev"] == "connect"
-        stream = SseReader(daemon.url.rstrip("/") + "/api/stream?token=second-token")
+        stream = SseReader(daemon.url.rstrip("/") + "/api/stream?token=second-token-0123456789")
         stream.wait_event(lambda e: e["type"] == "call" and e["line"] == "side")
 
         # A broken file is reported and ignored: the daemon keeps its configuration.
@@ -162,14 +162,14 @@ def test_reload_keeps_clients_and_applies_lines_and_tokens(modem, tmp_path: Path
 
         # Remove the line and the second token: the line is reported down with the reason,
         # the client of the revoked token is cut off, the other one stays.
-        write_reloadable(config, [desk], db, {"default": "first-token"})
+        write_reloadable(config, [desk], db, {"default": "first-token-0123456789"})
         daemon.proc.send_signal(signal.SIGHUP)
         gone = client.wait_event(
             lambda e: e["type"] == "line" and e["line"] == "side" and e["state"] == "down"
         )
         assert gone["reason"] == "removed from the configuration"
         _wait_for_log(daemon, "reloaded")
-        assert "side" not in daemon.get("/healthz", token="first-token")[1]["lines"]
+        assert "side" not in daemon.get("/healthz", token="first-token-0123456789")[1]["lines"]
         assert second.wait_for(lambda m: m["ev"] == "disconnect")["reason"] == "io server disconnect"
         # The panel's stream with the revoked token ends before it is sent anything more.
         assert stream.ended.wait(10)
@@ -191,7 +191,7 @@ def _cors_origin(daemon: DaemonProcess, origin: str) -> str | None:
     """The ``Access-Control-Allow-Origin`` the HTTP API answers a page from ``origin``."""
     request = urllib.request.Request(
         daemon.url.rstrip("/") + "/api/calls?limit=1",
-        headers={"Origin": origin, "Authorization": "Bearer first-token"},
+        headers={"Origin": origin, "Authorization": "Bearer first-token-0123456789"},
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         return response.headers.get("access-control-allow-origin")

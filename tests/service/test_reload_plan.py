@@ -7,7 +7,7 @@ from cidbridge.service import ReloadPlan
 
 BASE = """
 [server]
-token = "old"
+token = "old-token-0123456789"
 [[lines]]
 name = "front"
 port = "/dev/ttyACM0"
@@ -29,13 +29,21 @@ def test_lines_added_removed_and_changed() -> None:
 
 def test_added_token_keeps_clients_a_revoked_one_does_not() -> None:
     added = ReloadPlan.between(
-        parse(BASE), parse(BASE.replace('token = "old"', 'tokens = {a = "x", default = "old"}'))
+        parse(BASE),
+        parse(
+            BASE.replace(
+                'token = "old-token-0123456789"',
+                'tokens = {a = "x-token-0123456789ab", default = "old-token-0123456789"}',
+            )
+        ),
     )
     assert not added.tokens_revoked
     assert "server.tokens" in added.changed
-    revoked = ReloadPlan.between(parse(BASE), parse(BASE.replace('"old"', '"new"')))
+    revoked = ReloadPlan.between(
+        parse(BASE), parse(BASE.replace('"old-token-0123456789"', '"new-token-0123456789"'))
+    )
     assert revoked.tokens_revoked
-    no_token = BASE.replace('token = "old"', "")
+    no_token = BASE.replace('token = "old-token-0123456789"', "")
     assert ReloadPlan.between(parse(no_token), parse(BASE)).tokens_revoked
 
 

@@ -47,7 +47,15 @@ def _toml(value: Any) -> str:
 class DaemonProcess:
     """``python -m cidbridge serve --config FILE`` in a subprocess; ``url`` once ready."""
 
-    def __init__(self, config: Path, *, args: tuple[str, ...] = (), env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        config: Path,
+        *,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        preexec_fn: Any = None,
+    ):
+        """``preexec_fn`` runs in the child before ``exec`` (e.g. to set its RLIMIT_NOFILE)."""
         self.config = config
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cidbridge", "serve", "--config", str(config), *args],
@@ -55,6 +63,7 @@ class DaemonProcess:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, **(env or {})},
+            preexec_fn=preexec_fn,
         )
         self.url = ""
         self.stderr_lines: list[str] = []
