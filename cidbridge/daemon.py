@@ -181,7 +181,8 @@ class Daemon:
     async def _startup(self) -> None:
         cfg = self.config
         # Every country's number metadata now: nothing is loaded (no file opened) on a call's path.
-        numbers.preload()
+        if internals.usable(internals.PRELOAD):
+            numbers.preload()
         self.store = CallLog(cfg.store.path, synchronous=cfg.store.synchronous)
         try:
             self.store.open()

@@ -2,9 +2,11 @@
 
 The fast fan-out (:mod:`cidbridge.server.fanout`), the idle web server
 (:mod:`cidbridge.daemon`), the client address used by the rate limits
-(:mod:`cidbridge.server.security`), the log filter (:mod:`cidbridge.cli.serve`) and
-the Redis link (:mod:`cidbridge.server.cluster`) reach into python-engineio,
-python-socketio, uvicorn and asyncio.  pyproject.toml bounds those libraries to
+(:mod:`cidbridge.server.security`), the log filter (:mod:`cidbridge.cli.serve`), the
+Redis link (:mod:`cidbridge.server.cluster`), the connection caps
+(:mod:`cidbridge.server.connections`) and the number metadata preload
+(:mod:`cidbridge.numbers`) reach into python-engineio, python-socketio, uvicorn,
+phonenumbers and asyncio.  pyproject.toml bounds those libraries to
 versions where the names are known to exist, and each name is listed here with a
 check of the shape cidbridge expects.
 
@@ -20,8 +22,8 @@ What a caller can rely on:
 * tests/upgrades/test_private_names.py runs each check as its own test, so an
   upgrade that removes or reshapes a name fails loudly there, naming it.
 
-Libraries with no private name used: starlette, redis, phonenumbers, prometheus-client
-(checked by grepping for ``._`` on their objects; keep it that way or add a row).
+Libraries with no private name used: starlette, redis, prometheus-client (checked by
+grepping for ``._`` on their objects; keep it that way or add a row).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from typing import Any
 
 #: Features that can be turned off when their names are missing (see :func:`usable`).
 FANOUT = "fanout"
+CONNECTION_GUARD = "connection_guard"
+PRELOAD = "number_metadata_preload"
 
 
 class Changed(Exception):
@@ -420,6 +424,54 @@ def _uvicorn_websocket_protocol() -> None:
     source = inspect.getsource(type(protocol))
     sends = "self.app(self.scope, self.receive, self.send)" in source
     _expect(sends, "the app's send is not protocol.send")
+
+
+@_internal(
+    "uvicorn",
+    "protocols.http.httptools_impl.HttpToolsProtocol: connection_made/lost, on_message_begin, "
+    "on_headers_complete, on_response_complete; .pipeline, .client, .transport, .loop",
+    "cidbridge/server/connections.py",
+    "connections are not capped and a request head has no deadline (idle sockets can use up the open files)",
+    CONNECTION_GUARD,
+)
+def _uvicorn_httptools_protocol() -> None:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    for method in (
+        "connection_made",
+        "connection_lost",
+        "on_message_begin",
+        "on_headers_complete",
+        "on_response_complete",
+    ):
+        _expect(callable(getattr(HttpToolsProtocol, method, None)), f"no {method}()")
+    init = inspect.getsource(HttpToolsProtocol.__init__)
+    for attribute in ("self.pipeline", "self.client", "self.transport", "self.loop"):
+        _expect(attribute in init, f"__init__ no longer sets {attribute}")
+    source = inspect.getsource(HttpToolsProtocol)
+    _expect("self.on_response_complete" in source, "on_response_complete is no longer the cycle's callback")
+    _expect("def on_message_begin(self)" in source, "on_message_begin is no longer a parser callback")
+
+
+# -- phonenumbers (numbers.py) ------------------------------------------------------------
+
+
+@_internal(
+    "phonenumbers",
+    "PhoneMetadata.load_all(), ._region_available, ._country_code_available",
+    "cidbridge/numbers.py",
+    "number metadata loads lazily on calls: with no file descriptor left, a failed load "
+    "leaves phonenumbers' lock held and freezes the daemon",
+    PRELOAD,
+)
+def _phonenumbers_metadata() -> None:
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    _expect(callable(getattr(PhoneMetadata, "load_all", None)), "no PhoneMetadata.load_all()")
+    for table in ("_region_available", "_country_code_available"):
+        _expect(isinstance(getattr(PhoneMetadata, table, None), dict), f"no PhoneMetadata.{table} dict")
+    source = inspect.getsource(PhoneMetadata.metadata_for_region)
+    _expect("_region_available" in source, "metadata_for_region no longer reads _region_available")
 
 
 def websocket_protocol_class() -> type:

@@ -27,8 +27,7 @@ def preload() -> None:
     file descriptors) would leave that lock held and freeze every later call and the
     event loop with it.  Loaded here at start-up (about 50 ms and 2 MB), no lock is
     ever taken again.  ``PhoneMetadata.load_all`` and the ``_*_available`` tables are
-    phonenumbers internals: pyproject bounds the version, and
-    tests/reliability/test_exhaustion.py fails loudly when they change.
+    phonenumbers internals (checked in cidbridge/internals.py; pyproject bounds the version).
     """
     PhoneMetadata.load_all()
     left = [

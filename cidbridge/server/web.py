@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cidbridge import internals
 from cidbridge.config import Config
 from cidbridge.hub import Hub
 from cidbridge.outputs import Outputs
@@ -154,12 +155,13 @@ class WebServer:
         """
         server = self.config.server
         options: dict[str, Any] = {
-            "http": self.connections.protocol(),
             # uvicorn's own cap (503 per request), a backstop: the guard refuses first.
             "limit_concurrency": self.connections.max_connections + 1,
             "proxy_headers": bool(server.trusted_proxies),
             "forwarded_allow_ips": list(server.trusted_proxies),
         }
+        if internals.usable(internals.CONNECTION_GUARD):  # else warned at start (cidbridge/internals.py)
+            options["http"] = self.connections.protocol()
         if server.tls_cert and server.tls_key:
             options.update(ssl_certfile=str(server.tls_cert), ssl_keyfile=str(server.tls_key))
         return options
