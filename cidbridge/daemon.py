@@ -410,6 +410,8 @@ class Daemon:
 
     async def _apply_connection_limits(self, old: Config, new: Config, plan: ReloadPlan) -> None:
         self.web.connections.set_limits(*self.web.connection_limits(new))
+        # uvicorn's backstop, read by each new connection's protocol (see WebServer.uvicorn_options).
+        self.server.config.limit_concurrency = self.web.connections.max_connections + 1
 
     async def _apply_tokens(self, old: Config, new: Config, plan: ReloadPlan) -> None:
         self.http.tokens = new.server.tokens

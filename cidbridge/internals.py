@@ -366,7 +366,8 @@ def _uvicorn_server() -> None:
     source = inspect.getsource(uvicorn.Server)
     _expect("await self.main_loop()" in source, "serve no longer awaits main_loop()")
     _expect("with self.capture_signals():" in source, "serve no longer uses capture_signals()")
-    server = uvicorn.Server(uvicorn.Config(app=_asgi_app))
+    # log_config=None: a default Config would install uvicorn's own log handlers in the daemon.
+    server = uvicorn.Server(uvicorn.Config(app=_asgi_app, log_config=None))
     for attr in ("should_exit", "started", "server_state"):
         _expect(hasattr(server, attr), f"no .{attr}")
     _expect(isinstance(server.config.encoded_headers, list), "Config.encoded_headers is not a list")

@@ -43,6 +43,7 @@ from cidbridge.server.security import (
     LogLimiter,
     RateLimiter,
     check_token,
+    offered_token,
     peer_address,
 )
 
@@ -157,8 +158,11 @@ class Broadcaster:
         if last_id is not None and isinstance(node, str) and node != self.node:
             last_id = None  # an id from another node's log means nothing here
         log.debug("client %s from %s (token %s) connected, last_id %s", sid, peer, token_name, last_id)
-        self.client_tokens[sid] = offered if isinstance(offered, str) else None
-        if not isinstance(offered, str) and token_name:
+        # What it signed in with, for a reload to check again: auth.token, an Authorization
+        # header, or (neither) the panel's session cookie.
+        token = offered if isinstance(offered, str) else offered_token(request.headers)
+        self.client_tokens[sid] = token
+        if token is None and token_name:
             self.client_sessions[sid] = request.cookies.get(SESSION_COOKIE, "")
         task = asyncio.create_task(self._replay(sid, last_id), name=f"replay {sid}")
         self._replays.add(task)

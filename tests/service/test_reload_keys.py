@@ -189,7 +189,8 @@ CASES: dict[str, Case] = {
         lambda d: (d.server.config.forwarded_allow_ips, d.web.connections.exempt),
     ),
     "server.max_connections": Case(
-        lambda tmp: {"server": {"max_connections": 50}}, lambda d: d.web.connections.max_connections
+        lambda tmp: {"server": {"max_connections": 50}},
+        lambda d: (d.web.connections.max_connections, d.server.config.limit_concurrency),
     ),
     "server.max_connections_per_address": Case(
         lambda tmp: {"server": {"max_connections_per_address": 7}},
