@@ -64,7 +64,7 @@ def test_metrics_and_health_follow_calls_and_line_failures(modem, start_daemon):
 
 
 def test_reached_no_client_is_logged_once_per_quiet_period_not_per_event(start_daemon):
-    token = "quiet-log-token"
+    token = "quiet-log-token-0123"
     daemon = start_daemon([], server={"token": token})
     for n in range(4):
         status, _ = daemon.request(

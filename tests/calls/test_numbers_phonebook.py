@@ -193,7 +193,7 @@ def test_hub_gives_the_phonebook_name_and_keeps_the_network_name(tmp_path):
 
 def test_the_phonebook_key_keeps_working_with_a_running_daemon(tmp_path, start_daemon):
     """An existing user's [calls] phonebook file: names on calls, merged when it changes."""
-    token = "book-token"
+    token = "book-token-0123456789"
     book = tmp_path / "book.csv"
     write(book, "number,name,note\n010-1234-5678,From The File,file note\n")
     daemon = start_daemon([], server={"token": token}, calls={"phonebook": str(book)})
