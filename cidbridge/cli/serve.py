@@ -166,7 +166,7 @@ def demo(
     ] = None,
 ) -> None:
     """Run the whole pipeline on a simulated modem, no hardware needed.  Ctrl-C stops it."""
-    from cidbridge.config import is_loopback
+    from cidbridge.config import MIN_TOKEN_LENGTH, is_loopback
     from cidbridge.demo import DemoModem, demo_config
 
     if not is_loopback(host):
@@ -177,8 +177,10 @@ def demo(
     for origin in origins:
         if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
             fail(f"--cors {origin!r} is not an origin; write it like http://localhost:3000 (no path)", USAGE)
-    if token is not None and not token.strip():
-        fail("--token must not be empty", USAGE)
+    if token is not None and len(token.strip()) < MIN_TOKEN_LENGTH:
+        fail(f"--token must be at least {MIN_TOKEN_LENGTH} characters (as in the config file)", USAGE)
+    if "*" in origins and token is None:
+        fail('--cors "*" lets every web page read the calls: give a --token too', USAGE)
     setup_logging("info")
     with tempfile.TemporaryDirectory(prefix="cidbridge-demo-") as state:
         modem = DemoModem(interval=interval, seed=seed)

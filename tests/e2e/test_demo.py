@@ -55,7 +55,7 @@ def test_demo_serves_panel_and_delivers_a_call():
 def test_demo_for_a_panel_developed_elsewhere_cors_and_token():
     """`cidbridge demo --cors ORIGIN --token TOKEN`: a Next.js panel on ORIGIN connects with TOKEN."""
     node_or_skip()
-    origin, token = "http://localhost:3000", "dev-token-123"
+    origin, token = "http://localhost:3000", "dev-token-0123456789"
     proc = subprocess.Popen(
         [
             sys.executable,
