@@ -14,20 +14,27 @@ From the outside in (:func:`guarded`):
    as ``Host``.  Refusals are logged once a minute per host name.
 3. :class:`NoJsonp` — Engine.IO's JSONP polling (``?j=``) is refused: it answers
    with a script any page may include, outside CORS.
+
+And, around Socket.IO and the HTTP API (in :mod:`cidbridge.server.web`), an
+:class:`OriginLog`: a browser hides why a cross-origin request failed from the page
+(socket.io-client only says ``xhr poll error``), so the daemon logs, once a minute
+per origin, each page origin that is not in ``[server] cors_origins``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cidbridge.server.auth import same_origin
 from cidbridge.server.security import LogLimiter, client_address
 
 log = logging.getLogger(__name__)
@@ -121,6 +128,50 @@ class NoJsonp:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class OriginLog:
+    """Logs requests from pages of origins that ``[server] cors_origins`` does not allow.
+
+    It refuses nothing: Engine.IO answers such a handshake 400 itself, and the HTTP
+    API sends no CORS header for it, so the browser keeps the answer from the page.
+    But the browser tells the page only that the request failed (socket.io-client:
+    ``xhr poll error`` or ``websocket error``, retried forever), so the reason has to
+    be where someone can read it: one warning per origin per minute, naming the origin
+    and the key.  ``origins`` gives the live allow-list (a reload replaces it).
+    """
+
+    def __init__(self, app: ASGIApp, origins: Callable[[], Sequence[str]]) -> None:
+        self.app = app
+        self.origins = origins
+        self._reports = LogLimiter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            self._check(scope)
+        await self.app(scope, receive, send)
+
+    def _check(self, scope: Scope) -> None:
+        conn = HTTPConnection(scope)
+        origin = conn.headers.get("origin")
+        if origin is None or same_origin(conn):
+            return
+        allowed = self.origins()
+        if "*" in allowed or origin in allowed:
+            return
+        shown = origin[:100]
+        if (repeats := self._reports.check(shown)) is not None:
+            more = f" ({repeats} more since the last report)" if repeats else ""
+            log.warning(
+                "refused a page at origin %r (%s %s from %s): that origin is not in [server] "
+                "cors_origins; add it there if the page is yours, the browser hides this reason "
+                "from the page%s",
+                shown,
+                scope.get("method", "WebSocket"),
+                scope["path"][:60],
+                client_address(scope),
+                more,
+            )
 
 
 class SecurityHeaders:

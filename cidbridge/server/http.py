@@ -114,10 +114,13 @@ class Cors:
     def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
         self.app = app
         self._serve: ASGIApp = app
+        #: The origins allowed now.
+        self.origins: list[str] = []
         self.allow(origins)
 
     def allow(self, origins: Sequence[str]) -> None:
         """From now on, answer these origins (requests in flight finish as they began)."""
+        self.origins = list(origins)
         self._serve = (
             CORSMiddleware(
                 self.app,

@@ -38,7 +38,7 @@ from cidbridge.server.broadcast import Broadcaster
 from cidbridge.server.cluster import ClusterLink, RedisLink
 from cidbridge.server.connections import ConnectionGuard, connection_budget, descriptor_limit
 from cidbridge.server.directory_api import DirectoryApi
-from cidbridge.server.guards import allowed_hosts, guarded
+from cidbridge.server.guards import OriginLog, allowed_hosts, guarded
 from cidbridge.server.http import HttpApp
 from cidbridge.server.ingest import Ingest
 from cidbridge.server.metrics import Metrics
@@ -123,8 +123,13 @@ class WebServer:
             on_refused=lambda reason: self.metrics.connections_refused.labels(reason).inc(),
         )
         #: The Host check (outermost, with the security headers) guards Socket.IO too.
+        #: Inside it, refused page origins are logged (browsers hide the reason from pages);
+        #: Socket.IO and the HTTP API share the allow-list, which a reload replaces.
         self.app, self.host_check = guarded(
-            socketio.ASGIApp(self.broadcaster.sio, other_asgi_app=self.http.app),
+            OriginLog(
+                socketio.ASGIApp(self.broadcaster.sio, other_asgi_app=self.http.app),
+                lambda: self.http.cors.origins,
+            ),
             allowed_hosts(config.server.host, config.server.allowed_hosts),
         )
 

@@ -196,3 +196,28 @@ def test_tls_serves_wss_and_https(start_daemon, tmp_path):
         client.wait_event(lambda e: e["number"] == "0212344444")
     finally:
         client.close()
+
+
+def test_a_refused_origin_is_logged_once_a_minute_naming_the_key(daemon):
+    """Browsers hide why a cross-origin request failed (``xhr poll error``): the log says it."""
+    from tests.security.support import log_lines, wait_log
+
+    evil = "http://evil.example:3000"
+    handshake = "/socket.io/?EIO=4&transport=polling"
+    assert http(daemon.url, handshake, headers={"Origin": evil})[0] == 400  # Engine.IO refuses it
+    for _ in range(3):
+        http(daemon.url, "/api/calls", headers={"Origin": evil, "Authorization": f"Bearer {TOKEN}"})
+    # Allowed and same-origin pages are not reported.
+    http(daemon.url, handshake, headers={"Origin": PANEL})
+    http(
+        daemon.url,
+        "/api/calls",
+        headers={"Origin": daemon.url.rstrip("/"), "Authorization": f"Bearer {TOKEN}"},
+    )
+    [line] = wait_log(daemon, "cors_origins")
+    assert "'http://evil.example:3000'" in line and "[server] cors_origins" in line, line
+    http(daemon.url, "/api/calls", headers={"Origin": "null"})
+    wait_log(daemon, "origin 'null'")
+    reports = log_lines(daemon, "cors_origins")
+    assert len(reports) == 2, reports
+    assert not any(PANEL in line or daemon.url.rstrip("/") in line for line in reports), reports
