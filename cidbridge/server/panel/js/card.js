@@ -8,6 +8,8 @@
 import { ago, minutes, num, t } from "./i18n.js";
 import { api, button, callerText, data, el, safeLink } from "./util.js";
 
+let cardCount = 0;
+
 export class CallerCard {
   /** ``hooks.dismiss(card)`` closes it; ``hooks.blocksChanged()`` after a block or unblock. */
   constructor(call, hooks) {
@@ -20,6 +22,8 @@ export class CallerCard {
     const li = (this.element = el("li", "card"));
     li.dataset.callId = call.call_id;
     li.setAttribute("role", "group");
+    // Named by the caller shown on it (not an aria-label: caller data stays out of attributes).
+    const id = `card-${++cardCount}`;
     this.meta = el("div", "meta");
     this.state = el("span", "state");
     this.metaRest = el("span", "meta-rest");
@@ -28,6 +32,9 @@ export class CallerCard {
     this.meta.append(this.state, this.metaRest, this.elapsed);
     this.nameEl = data("div", "who");
     this.numberEl = data("div", "caller");
+    this.nameEl.id = `${id}-name`;
+    this.numberEl.id = `${id}-number`;
+    li.setAttribute("aria-labelledby", `${id}-name ${id}-number`);
     this.networkEl = el("div", "network");
     this.historyEl = el("p", "history");
     this.noteEl = el("p", "note");
@@ -105,6 +112,7 @@ export class CallerCard {
     if (key !== this.key) return false;
     this.contact = contact;
     this.render();
+    if (this.call.number) this.fetch();  // the record link and the history follow the new name
     return true;
   }
 
@@ -132,7 +140,7 @@ export class CallerCard {
     this.nameEl.hidden = !name;
     this.numberEl.textContent = number;
     this.numberEl.classList.toggle("alone", !name);
-    this.element.setAttribute("aria-label", t("cardFor", name || number));
+
     const network = this.info?.network_name;
     this.networkEl.replaceChildren();
     if (network && network !== name) this.networkEl.append(t("networkName", ""), data("bdi", null, network));

@@ -83,7 +83,7 @@ export class Health {
 
 function outputName(name) {
   if (name === "ncid") return el("span", "name", t("outputNcid"));
-  if (name === "udp") return el("span", "name", t("outputUdp"));
+  if (name === "callerid-udp" || name === "udp") return el("span", "name", t("outputUdp"));
   if (name === "mqtt") return el("span", "name", t("outputMqtt"));
   if (name.startsWith("webhook:")) {
     const label = el("span", "name", t("outputWebhook", ""));

@@ -4,7 +4,7 @@
 
 import { dateTime, minutes, num, t } from "./i18n.js";
 import { callRow } from "./live.js";
-import { api, button, callerKey, callerText, data, el, outcomeText } from "./util.js";
+import { api, button, callerKey, callerText, el, outcomeText } from "./util.js";
 
 const PAGE = 50;
 
@@ -84,21 +84,21 @@ export class History {
     const rule = key && call.number ? this.blocks.numberRule(key) : null;
     const actions = el("span", "row-actions");
     if (call.number) {
-      const control = button(rule ? t("unblock") : t("block"), rule ? "unblock" : "block");
+      const control = button(rule ? t("unblock") : t("blockShort"), rule ? "unblock" : "block");
       control.setAttribute("aria-pressed", rule ? "true" : "false");
       control.addEventListener("click", () => this.toggleBlock(call, rule, control));
       actions.append(control);
     }
     const outcome = call.ended ? call.outcome || "unknown" : "live";
     return callRow(call, [
-      ["time", t("date"), el("span", null, dateTime(call.started))],
-      ["caller", t("caller"), data("span", null, callerText(call))],
-      ["name", t("name"), data("span", null, [call.name, call.note].filter(Boolean).join(" — "))],
-      ["line", t("line"), data("span", null, call.line)],
-      ["rings", t("rings"), el("span", null, call.rings ? num(call.rings) : "")],
-      [`outcome ${outcome}`, t("outcome"), el("span", null, outcomeText(call))],
-      ["length", t("length"), el("span", null, call.ended ? minutes(call.duration_s) : "")],
-      ["actions", t("actions"), actions],
+      ["time", t("date"), dateTime(call.started)],
+      ["caller", t("caller"), callerText(call), true],
+      ["name", t("name"), [call.name, call.note].filter(Boolean).join(" — "), true],
+      ["line", t("line"), call.line, true],
+      ["rings", t("rings"), call.rings ? num(call.rings) : ""],
+      [`outcome ${outcome}`, t("outcome"), outcomeText(call)],
+      ["length", t("length"), call.ended ? minutes(call.duration_s) : ""],
+      ["actions", t("actions"), call.number ? actions : ""],
     ]);
   }
 

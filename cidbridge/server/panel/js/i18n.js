@@ -38,10 +38,9 @@ const TEXT = {
     notSaved: (why) => `Not saved: ${why}`, close: "Close",
     block: "Block this number", unblock: "Unblock", blockedBadge: "Blocked",
     blockedBy: (rule) => `Blocked (${rule})`, openRecord: "Open record",
-    cardFor: (who) => `Call from ${who}`,
     missedTitle: "Missed calls to return", missedEmpty: "No missed calls to return.",
     missedCount: (n) => `${n} calls`, calledBack: "Called back", showHistory: "History",
-    missedSince: (when) => `first ${when}`,
+    missedSince: (when) => `first ${when}`, justNow: "just now", blockShort: "Block",
     historyTitle: "Call history", searchLabel: "Number or name", from: "From", to: "To",
     search: "Search", clear: "Clear", loadMore: "Load more", noCalls: "No calls found.",
     blocksTitle: "Blocked callers", blocksEmpty: "Nobody is blocked.", addRule: "Block",
@@ -91,10 +90,9 @@ const TEXT = {
     notSaved: (why) => `저장하지 못했습니다: ${why}`, close: "닫기",
     block: "이 번호 차단", unblock: "차단 해제", blockedBadge: "차단됨",
     blockedBy: (rule) => `차단됨 (${rule})`, openRecord: "고객 정보 열기",
-    cardFor: (who) => `${who}의 전화`,
     missedTitle: "회신할 부재중 전화", missedEmpty: "회신할 부재중 전화가 없습니다.",
     missedCount: (n) => `${n}회`, calledBack: "회신 완료", showHistory: "기록 보기",
-    missedSince: (when) => `처음 ${when}`,
+    missedSince: (when) => `처음 ${when}`, justNow: "방금", blockShort: "차단",
     historyTitle: "통화 기록", searchLabel: "번호 또는 이름", from: "시작일", to: "종료일",
     search: "검색", clear: "초기화", loadMore: "더 보기", noCalls: "통화 기록이 없습니다.",
     blocksTitle: "차단 목록", blocksEmpty: "차단된 번호가 없습니다.", addRule: "차단",
@@ -179,6 +177,7 @@ export function ago(iso, now = new Date()) {
   if (!d) return "";
   const rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
   const seconds = (d - now) / 1000;
+  if (Math.abs(seconds) < 60) return t("justNow");
   if (Math.abs(seconds) < 3600) return rtf.format(Math.round(seconds / 60), "minute");
   const day = (x) => Date.UTC(x.getFullYear(), x.getMonth(), x.getDate()) / 86_400_000;
   const days = day(d) - day(now);

@@ -48,7 +48,8 @@ export class LiveCalls {
       if (ev.type === "ring" || (ev.type === "call" && call.rings === 0)) ring();
       if (ev.type === "call" || ev.type === "update") this.notify(call, ev);
       if (!wasKnown && (call.number || call.number_absence)) {
-        this.announcer.textContent = t("announce", [call.name, callerText(call)].filter(Boolean).join(", "));
+        const who = [call.name, callerText(call)].filter(Boolean).join(", ");
+        this.announcer.replaceChildren(t("announce", ""), data("span", null, who));
       }
     }
     this.render();
@@ -107,14 +108,14 @@ export class LiveCalls {
 
   renderTable(newestFirst = [...this.calls.values()].sort((a, b) => (a.started < b.started ? 1 : -1))) {
     this.tbody.replaceChildren(...newestFirst.map((call) => callRow(call, [
-      ["time", t("time"), el("span", null, clock(call.started))],
-      ["caller", t("caller"), data("span", null, callerText(call))],
-      ["name", t("name"), data("span", null, [call.name, call.note].filter(Boolean).join(" — "))],
-      ["line", t("line"), data("span", null, call.line)],
-      ["rings", t("rings"), el("span", null, call.rings ? num(call.rings) : "")],
+      ["time", t("time"), clock(call.started)],
+      ["caller", t("caller"), callerText(call), true],
+      ["name", t("name"), [call.name, call.note].filter(Boolean).join(" — "), true],
+      ["line", t("line"), call.line, true],
+      ["rings", t("rings"), call.rings ? num(call.rings) : ""],
       [`outcome ${call.blocked && !call.ended ? "blocked" : outcomeClass(call)}`, t("outcome"),
-        el("span", null, call.blocked && !call.ended ? t("blocked") : outcomeText(call))],
-      ["length", t("length"), el("span", null, call.ended ? minutes(call.duration_s) : "")],
+        call.blocked && !call.ended ? t("blocked") : outcomeText(call)],
+      ["length", t("length"), call.ended ? minutes(call.duration_s) : ""],
     ])));
   }
 
@@ -141,14 +142,19 @@ export class LiveCalls {
   }
 }
 
-/** A table row whose cells carry their column's name (shown on narrow screens). */
+/**
+ * A table row whose cells carry their column's name (shown on narrow screens).  Each
+ * cell is ``[class, label, content, callerData]``: content is text, or a node.
+ */
 export function callRow(call, cells) {
   const tr = el("tr", call.ended ? "" : "live");
   tr.dataset.callId = call.call_id;
-  for (const [cls, label, content] of cells) {
+  for (const [cls, label, content, callerData] of cells) {
     const td = el("td", cls);
     td.dataset.label = label;
-    if (content.textContent || content.children.length) td.append(content);  // else :empty, hidden when narrow
+    if (content instanceof Node) td.append(content);
+    else if (content) td.textContent = content;  // else :empty, hidden on narrow screens
+    if (callerData) { td.translate = false; td.dir = "auto"; }
     tr.append(td);
   }
   return tr;
