@@ -257,6 +257,25 @@ def test_blocked_from_the_card_the_next_call_is_hung_up_on(browser, desk):  # no
         page.click(f"{row('#history-table', '010-4444-5555')} button.unblock >> nth=0", timeout=WAIT_MS)
         other.page.wait_for_selector("#blocks-empty:not([hidden])", timeout=WAIT_MS)
         assert desk.api("GET", "/api/blocks")["blocks"] == []
+
+        # Rules added and removed in the block list view: a prefix, calls without a number.
+        blocks = other.page
+        blocks.select_option("#block-kind", "prefix")
+        blocks.fill("#block-value", "070")
+        blocks.click("#block-form button[type=submit]")
+        blocks.wait_for_selector('#block-list li.prefix:has(.value:text-is("070"))', timeout=WAIT_MS)
+        blocks.select_option("#block-kind", "withheld")
+        assert blocks.is_hidden("#block-value") and blocks.is_visible("#block-reason")
+        blocks.select_option("#block-reason", "private")
+        blocks.click("#block-form button[type=submit]")
+        blocks.wait_for_selector('#block-list li.withheld:has(.value:text-is("발신번호 표시 제한"))')
+        rules = {(r["kind"], r["value"]) for r in desk.api("GET", "/api/blocks")["blocks"]}
+        assert rules == {("prefix", "070"), ("withheld", "private")}
+        for left in range(len(rules) - 1, -1, -1):
+            blocks.click("#block-list li button.remove >> nth=0")
+            expect(blocks.locator("#block-list li")).to_have_count(left, timeout=WAIT_MS)
+        blocks.wait_for_selector("#blocks-empty:not([hidden])", timeout=WAIT_MS)
+        assert desk.api("GET", "/api/blocks")["blocks"] == []
     finally:
         panel.close()
         other.close()
