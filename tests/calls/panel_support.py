@@ -121,13 +121,14 @@ class Panel:
         self.page.wait_for_selector(f"#view-{name}:not([hidden])", timeout=WAIT_MS)
         return self.page
 
-    def shot(self, name: str, selector: str | None = None) -> Path:
+    def shot(self, name: str, selector: str | None = None, *, full_page: bool = True) -> Path:
+        """A PNG of the page (or of ``selector``) in tests/artifacts/panel/."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
         if selector:
             self.page.locator(selector).first.screenshot(path=str(path))
         else:
-            self.page.screenshot(path=str(path), full_page=True)
+            self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
     def no_horizontal_scroll(self) -> None:

@@ -399,6 +399,7 @@ def test_every_view_fits_360_px_and_the_korean_page_has_no_english_left(browser,
                     page.wait_for_selector("#health-outputs li", timeout=WAIT_MS)
                 panel.no_horizontal_scroll()
                 panel.shot(f"{view}-{lang}-{width}")
+                panel.shot(f"screen-{view}-{lang}-{width}", full_page=False)  # what fits the window
             if lang == "ko":
                 assert english_left(narrow.page.evaluate(TEXTS_SHOWN)) == [], view
         if lang == "ko":

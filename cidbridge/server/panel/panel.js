@@ -148,7 +148,11 @@ function route() {
 for (const control of document.querySelectorAll("#nav button")) {
   control.addEventListener("click", () => { location.hash = control.dataset.view; });
 }
-window.addEventListener("hashchange", () => { if (VIEWS.includes(location.hash.slice(1))) route(); });
+window.addEventListener("hashchange", () => {
+  if (!VIEWS.includes(location.hash.slice(1))) return;
+  route();
+  window.scrollTo(0, 0);
+});
 
 function renderLines() {
   $("lines").replaceChildren(...[...lines.entries()].map(([name, line]) => {

@@ -5,10 +5,10 @@
 import { CallerCard } from "./card.js";
 import { clock, minutes, num, t } from "./i18n.js";
 import { ring } from "./sound.js";
-import { callerKey, callerText, data, el, outcomeClass, outcomeText } from "./util.js";
+import { callerKey, callerText, daemonClock, data, el, outcomeClass, outcomeText, serverNow } from "./util.js";
 
 const MAX_CALLS = 200;        // calls kept on the page
-const FRESH_MS = 60_000;      // only events this recent ring, notify or leave a card behind
+const FRESH_MS = 60_000;      // only events this recent (and after the page opened) ring or notify
 const LINGER_MS = 60_000;     // an ended call's card stays this long (or while it is edited)
 
 export class LiveCalls {
@@ -24,7 +24,10 @@ export class LiveCalls {
   }
 
   apply(ev) {
-    const fresh = Date.now() - Date.parse(ev.time) < FRESH_MS;
+    // Live: it happened after this page opened and in the last minute (not a replay of
+    // what came before): only live events ring, notify, or leave an ended call's card.
+    const at = Date.parse(ev.time);
+    const fresh = serverNow() - at < FRESH_MS && (daemonClock.opened === null || at >= daemonClock.opened - 1000);
     const call = this.calls.get(ev.call_id) || { call_id: ev.call_id, started: ev.time, rings: 0 };
     const wasKnown = Boolean(call.number || call.number_absence);
     for (const key of ["line", "number", "display", "e164", "name", "note", "number_absence", "outcome", "duration_s"]) {
@@ -36,7 +39,7 @@ export class LiveCalls {
     call.rings = Math.max(call.rings, ev.ring_count || 0);
     if (ev.type === "end") {
       call.ended = true;
-      call.endedLocally = fresh ? Date.now() : 0;
+      call.endedLocally = fresh ? Date.now() : 0;  // the card lingers from now
       this.onEnd(call);
     }
     if (ev.outcome === "answered" && !call.answered_at) call.answered_at = ev.time;

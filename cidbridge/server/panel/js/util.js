@@ -57,6 +57,7 @@ export async function api(path, { method = "GET", body, signOutOn401 = true } = 
   } catch (err) {
     throw new ApiError(0, t("unreachable"));
   }
+  setClock(response);
   const text = await response.text();
   let answer = null;
   try { answer = text ? JSON.parse(text) : null; } catch (err) { answer = null; }
@@ -66,6 +67,21 @@ export async function api(path, { method = "GET", body, signOutOn401 = true } = 
     throw new ApiError(response.status, answer?.error || `HTTP ${response.status}`, retry);
   }
   return answer;
+}
+
+/**
+ * The daemon's clock as this page sees it: ``offset`` (ms to add to Date.now(), from the
+ * Date header of its answers), and ``opened``, when the page first reached it.  Event
+ * times are the daemon's, so "how old is this event" is asked with :func:`serverNow`.
+ */
+export const daemonClock = { offset: 0, opened: null };
+export const serverNow = () => Date.now() + daemonClock.offset;
+
+export function setClock(response) {
+  const date = Date.parse(response.headers.get("Date") || "");
+  if (isNaN(date)) return;
+  daemonClock.offset = date + 500 - Date.now();  // the header has whole seconds
+  if (daemonClock.opened === null) daemonClock.opened = date;
 }
 
 /** The panel's configuration (GET /api/panel-config), fetched once per connection. */
