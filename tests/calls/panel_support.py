@@ -126,9 +126,9 @@ class Panel:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
         if selector:
-            self.page.locator(selector).first.screenshot(path=str(path))
+            self.page.locator(selector).first.screenshot(path=str(path), animations="disabled")
         else:
-            self.page.screenshot(path=str(path), full_page=full_page)
+            self.page.screenshot(path=str(path), full_page=full_page, animations="disabled")
         return path
 
     def no_horizontal_scroll(self) -> None:

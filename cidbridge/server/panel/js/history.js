@@ -98,7 +98,7 @@ export class History {
       ["rings", t("rings"), call.rings ? num(call.rings) : ""],
       [`outcome ${outcome}`, t("outcome"), outcomeText(call)],
       ["length", t("length"), call.ended ? minutes(call.duration_s) : ""],
-      ["actions", t("actions"), call.number ? actions : ""],
+      ["act", t("actions"), call.number ? actions : ""],
     ]);
   }
 
