@@ -11,7 +11,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +205,19 @@ def seed_calls(db: Path, calls: list[dict[str, Any]], region: str = "KR") -> Non
     worker.join(60)
     if failures:
         raise failures[0]
+
+
+def days_ago(iso: str) -> int:
+    return (date.today() - datetime.fromisoformat(iso).astimezone().date()).days
+
+
+def relative(days: int, lang: str) -> str:
+    """What Intl.RelativeTimeFormat (numeric: "auto") says for ``days`` ago, 1-6."""
+    if lang == "ko":
+        return {1: "어제", 2: "그저께"}.get(days, f"{days}일 전")
+    return {1: "yesterday"}.get(days, f"{days} days ago")
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +25,10 @@ from tests.calls.panel_support import (
     Panel,
     browser,  # noqa: F401  (a fixture)
     card,
+    days_ago,
     english_left,
+    ordinal,
+    relative,
     row,
     seed_calls,
 )
@@ -97,22 +100,6 @@ def open_panel(browser, desk: Desk, **options: Any) -> Panel:  # noqa: F811
     panel = Panel(browser, desk.url, token=TOKEN, **options)
     panel.live()
     return panel
-
-
-def days_ago(iso: str) -> int:
-    return (date.today() - datetime.fromisoformat(iso).astimezone().date()).days
-
-
-def relative(days: int, lang: str) -> str:
-    """What Intl.RelativeTimeFormat (numeric: "auto") says for ``days`` ago, 1-6."""
-    if lang == "ko":
-        return {1: "어제", 2: "그저께"}.get(days, f"{days}일 전")
-    return {1: "yesterday"}.get(days, f"{days} days ago")
-
-
-def ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
 
 
 def test_caller_card_shows_history_and_a_name_edited_on_one_page_shows_on_another(browser, desk):  # noqa: F811

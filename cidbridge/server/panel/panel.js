@@ -158,8 +158,9 @@ function renderLines() {
   $("lines").replaceChildren(...[...lines.entries()].map(([name, line]) => {
     const li = el("li", `line-${line.state}`);
     li.dataset.line = name;
-    li.append(data("span", "name", name), el("span", "state", t({ up: "lineUp", down: "lineDown" }[line.state] || "lineStarting")));
-    if (line.reason) li.title = line.reason;
+    const label = data("span", "name", name);
+    if (line.reason) label.title = line.reason;  // the daemon's words, like the Status view's
+    li.append(label, el("span", "state", t({ up: "lineUp", down: "lineDown" }[line.state] || "lineStarting")));
     return li;
   }));
 }
