@@ -39,6 +39,7 @@ from cidbridge import internals, numbers, service
 from cidbridge.config import Config, ConfigError, LineConfig, load
 from cidbridge.hub import Hub
 from cidbridge.lines.capture import with_capture
+from cidbridge.lines.pushed import posted_calls
 from cidbridge.lines.serial_line import Line
 from cidbridge.lines.udp_source import UdpSource
 from cidbridge.outputs import build as build_outputs
@@ -201,9 +202,22 @@ class Daemon:
             log.warning("%s", problem)
         # The other protocols events go out on (NCID, UDP, MQTT, webhooks), after Socket.IO.
         self.outputs = build_outputs(cfg, self.hub)
-        # Socket.IO, HTTP API, ingest, metrics and (with redis_url) the cluster link.
+        # Calls posted to the ingest endpoint: a source of the daemon's, like its lines.
+        self.posted = posted_calls(
+            self.hub,
+            ring_gap=cfg.calls.ring_gap,
+            ringless_timeout=cfg.calls.ringless_timeout,
+            taken=lambda: {line.name for line in self.lines},
+            on_forget=lambda name: self.web.metrics.forget_line(name),
+        )
+        # Socket.IO, HTTP API, ingest endpoint, metrics and (with redis_url) the cluster link.
         self.web = WebServer(
-            cfg, self.hub, status=self.status, lines=lambda: self.lines, outputs=self.outputs
+            cfg,
+            self.hub,
+            status=self.status,
+            lines=lambda: self.lines,
+            posted=self.posted,
+            outputs=self.outputs,
         )
         self.hub.sinks.append(self.outputs)
         self.broadcaster, self.http = self.web.broadcaster, self.web.http
@@ -233,6 +247,7 @@ class Daemon:
                 raise StartupError("the web server stopped while starting", 1)
             await asyncio.sleep(0.01)
         self.web.start()
+        self._tasks.append(asyncio.create_task(self.posted.run(), name="posted calls"))
         await self.outputs.start()
         for line in starting:
             self._run_line(line)
@@ -395,9 +410,8 @@ class Daemon:
         self.http.cors.allow(new.server.cors_origins)
 
     async def _apply_call_timing(self, old: Config, new: Config, plan: ReloadPlan) -> None:
-        for line in self.lines:
-            line.set_timing(new.calls.ring_gap, new.calls.ringless_timeout)
-        self.web.ingest.set_timing(new.calls.ring_gap, new.calls.ringless_timeout)
+        for source in (*self.lines, self.posted):
+            source.set_timing(new.calls.ring_gap, new.calls.ringless_timeout)
 
     async def _apply_replay_calls(self, old: Config, new: Config, plan: ReloadPlan) -> None:
         self.http.replay_calls = new.calls.replay_calls

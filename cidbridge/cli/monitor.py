@@ -26,6 +26,7 @@ from cidbridge.cli.errors import PORT, USAGE, fail
 from cidbridge.cli.show import json_safe
 from cidbridge.core.formats import FORMATS, Decoder, UnknownFormatError, make_decoder
 from cidbridge.core.frames import Frame, visible_frame
+from cidbridge.core.source import CallSource
 from cidbridge.lines.at_channel import AtChannel
 from cidbridge.lines.capture import DEFAULT_MAX_BYTES, RawCapture
 from cidbridge.lines.diagnose import describe_open_error
@@ -175,6 +176,8 @@ async def _watch(
 ) -> None:
     reader, writer = await open_port(port, baudrate)
     at = AtChannel(writer)
+    # The daemon's decoding and timing, bytes to frames; the frames are what is shown.
+    calls = CallSource(port, decoder=decoder)
 
     def frames(found: list[Frame]) -> None:
         for frame in found:
@@ -183,13 +186,13 @@ async def _watch(
 
     async def read() -> None:
         while True:
-            deadline = decoder.deadline
+            deadline = calls.deadline
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 async with asyncio.timeout(timeout):
                     data = await reader.read(4096)
             except TimeoutError:
-                frames(decoder.timeout(time.monotonic()))
+                frames(calls.tick(time.monotonic()).frames)
                 continue
             except (serial.SerialException, OSError) as exc:
                 raise DeviceGone(f"{port} went away while monitoring ({exc}); unplugged?") from None
@@ -201,7 +204,7 @@ async def _watch(
                 recorder.write(data)
             at.feed(data)
             view.raw(data)
-            frames(decoder.feed(data, time.monotonic()))
+            frames(calls.feed(data, time.monotonic()).frames)
 
     reading = asyncio.create_task(read())
     try:

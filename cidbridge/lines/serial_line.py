@@ -2,9 +2,10 @@
 
 :meth:`Line.run` loops over *sessions*.  A session opens the port
 (:func:`~cidbridge.lines.port.open_port`), initialises a modem (the AT dialogue of
-:mod:`cidbridge.lines.modem`), reports the line ``up``, then feeds every byte read
-to the capture file, the AT channel and the decoder, every frame to the call
-tracker of its channel, and every call event to the hub.  While no call is in
+:mod:`cidbridge.core.modem`), reports the line ``up``, then feeds every byte read
+to the capture file, the AT channel and the line's
+:class:`~cidbridge.core.source.CallSource` (decoder and a call tracker per
+channel), and every call event it gives to the hub.  While no call is in
 progress a modem that has said nothing for ``keepalive`` seconds gets an ``AT``;
 no answer (twice) ends the session.
 
@@ -31,8 +32,8 @@ import serial
 
 from cidbridge.call_ids import restart_safe
 from cidbridge.config import LineConfig
-from cidbridge.core.formats import make_decoder
-from cidbridge.core.frames import Frame, clean_frame
+from cidbridge.core.formats import Decoder, make_decoder
+from cidbridge.core.source import CallSource
 from cidbridge.core.tracker import CallEvent, CallTracker
 from cidbridge.lines.at_channel import AtChannel
 from cidbridge.lines.capture import RawCapture
@@ -79,10 +80,15 @@ class Line:
         self.config = config
         self.sink = sink
         self.clock = clock
-        self.ring_gap = ring_gap
-        self.ringless_timeout = ringless_timeout
-        self.decoder = make_decoder(config.format)
-        self.trackers: dict[str | None, CallTracker] = {}
+        #: The decoder and a call tracker per channel (sans-I/O: bytes and the time in, events out).
+        self.calls = CallSource(
+            config.name,
+            config.channels,
+            decoder=make_decoder(config.format),
+            ring_gap=ring_gap,
+            ringless_timeout=ringless_timeout,
+            call_ids=restart_safe,  # logged: unique across restarts
+        )
         self.state = "starting"
         self.reason: str | None = None
         #: When the state last changed, ISO 8601 (for /healthz).
@@ -99,6 +105,18 @@ class Line:
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def decoder(self) -> Decoder:
+        return self.calls.decoder  # type: ignore[return-value]
+
+    @property
+    def ring_gap(self) -> float:
+        return self.calls.ring_gap
+
+    @property
+    def ringless_timeout(self) -> float:
+        return self.calls.ringless_timeout
 
     @property
     def names(self) -> list[str]:
@@ -191,7 +209,7 @@ class Line:
         return job.result()
 
     async def _read(self, reader: asyncio.StreamReader, at: AtChannel) -> None:
-        decoder = self.decoder
+        calls = self.calls
         while True:
             timeout = self._next_timeout()
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
@@ -210,7 +228,7 @@ class Line:
             if self.capture is not None:
                 self.capture.write(data)
             at.feed(data)
-            await self._frames(decoder.feed(data, now), now)
+            await self._publish_all(calls.feed(data, now).events)
 
     def _gone(self, why: str) -> str:
         if is_url(self.config.port):
@@ -240,7 +258,7 @@ class Line:
                 )
 
     def _in_call(self) -> bool:
-        return any(tracker.active for tracker in self.trackers.values())
+        return self.calls.active
 
     async def _wait_before_retry(self, seconds: float, watch: PathWatch) -> bool:
         """Sleep ``seconds`` (running call timers); True if the device path changed meanwhile."""
@@ -255,62 +273,26 @@ class Line:
                 return True
         return False
 
-    # -- frames and timers -------------------------------------------------------
-
-    async def _frames(self, frames: list[Frame], now: float) -> None:
-        for frame in frames:
-            frame = clean_frame(frame)  # the decoder boundary: no control characters past here
-            channel = getattr(frame, "line", None)
-            for event in self._tracker(channel).receive(frame, now):
-                await self._publish(event)
+    # -- call events and timers --------------------------------------------------
 
     def _tracker(self, channel: str | None) -> CallTracker:
-        tracker = self.trackers.get(channel)
-        if tracker is None:
-            name = self._line_name(channel)
-            tracker = CallTracker(
-                name,
-                ring_gap=self.ring_gap,
-                ringless_timeout=self.ringless_timeout,
-                new_call_id=restart_safe(name),  # logged: unique across restarts
-            )
-            self.trackers[channel] = tracker
-        return tracker
+        """The call tracker of ``channel`` (None: the line itself), made on first use."""
+        return self.calls.tracker(channel)
 
     def set_timing(self, ring_gap: float, ringless_timeout: float) -> None:
         """New ``[calls]`` timings (a reload), for the calls in progress too."""
-        self.ring_gap, self.ringless_timeout = ring_gap, ringless_timeout
-        for tracker in self.trackers.values():
-            tracker.ring_gap, tracker.ringless_timeout = ring_gap, ringless_timeout
-
-    def _line_name(self, channel: str | None) -> str:
-        """The line name a channel's calls are shown under (``channels`` in the config)."""
-        if channel is None:
-            return self.config.name
-        channels = self.config.channels
-        if channel in channels:
-            return channels[channel]
-        # "01" and "1" are the same channel to a person writing the config.
-        if channel.isdigit():
-            for key, name in channels.items():
-                if key.isdigit() and int(key) == int(channel):
-                    return name
-        return f"{self.config.name}:{channel}"
+        self.calls.set_timing(ring_gap, ringless_timeout)
 
     def _next_timeout(self) -> float | None:
-        deadlines = [t.deadline for t in self.trackers.values() if t.deadline is not None]
-        if self.decoder.deadline is not None:
-            deadlines.append(self.decoder.deadline)
-        if not deadlines:
-            return None
-        return max(0.0, min(deadlines) - self.clock())
+        deadline = self.calls.deadline
+        return None if deadline is None else max(0.0, deadline - self.clock())
 
     async def _timers(self) -> None:
-        now = self.clock()
-        await self._frames(self.decoder.timeout(now), now)
-        for tracker in list(self.trackers.values()):
-            for event in tracker.tick(now):
-                await self._publish(event)
+        await self._publish_all(self.calls.tick(self.clock()).events)
+
+    async def _publish_all(self, events: list[CallEvent]) -> None:
+        for event in events:
+            await self._publish(event)
 
     async def _publish(self, event: CallEvent) -> None:
         committed = await self.sink.publish(event)

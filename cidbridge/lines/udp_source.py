@@ -4,7 +4,9 @@ The units broadcast one UDP packet per event to port 3520 (see
 :mod:`cidbridge.core.callerid_udp`).  :class:`UdpSource` listens there and turns each
 packet into frames with the same decoder a serial Whozz Calling box gets
 (``callerid-com``), and each frame into call events with a call tracker per phone
-line, named ``<unit>:<line>`` (``"1:01"``) or as ``[udp] channels`` says.  From there a
+line (a :class:`~cidbridge.core.source.CallSource` driven by
+:class:`~cidbridge.lines.pushed.PushedCalls`), named ``<unit>:<line>`` (``"1:01"``)
+or as ``[udp] channels`` says.  From there a
 call is like any other: the hub commits it and every client and output gets it.
 
 Packets are checked in this order, each refusal counted in :attr:`UdpSource.packets`
@@ -23,7 +25,6 @@ Like a line, the source reports ``up`` once it listens and ``down`` with the rea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import socket
@@ -33,12 +34,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from cidbridge.call_ids import restart_safe
 from cidbridge.config import UdpConfig
 from cidbridge.config_protocols import UDP_SOURCE_NAME
 from cidbridge.core.callerid_udp import Deduper, PacketError, parse_packet
 from cidbridge.core.formats.callerid_com import CallerIdComDecoder
+from cidbridge.core.source import CallSource
+from cidbridge.lines.pushed import PushedCalls
 from cidbridge.lines.serial_line import EventSink
-from cidbridge.lines.trackers import TrackerSet, channel_name
 from cidbridge.server.security import LogLimiter
 
 log = logging.getLogger(__name__)
@@ -79,7 +82,18 @@ class UdpSource:
         self.clock = clock
         self.name = UDP_SOURCE_NAME
         self.decoder = CallerIdComDecoder()
-        self.trackers = TrackerSet(ring_gap=ring_gap, ringless_timeout=ringless_timeout)
+        #: A tracker per ``unit:line``, fed packet by packet, with its own timers.
+        self.calls = PushedCalls(
+            CallSource(
+                "",
+                config.channels,
+                ring_gap=ring_gap,
+                ringless_timeout=ringless_timeout,
+                call_ids=restart_safe,
+            ),
+            sink,
+            clock=clock,
+        )
         self.dedup = Deduper()
         self.allowed = [ipaddress.ip_network(a, strict=False) for a in config.allowed_sources]
         #: Our own UDP output's (unit, serial): its packets are not calls to take in.
@@ -113,12 +127,19 @@ class UdpSource:
         }
 
     def set_timing(self, ring_gap: float, ringless_timeout: float) -> None:
-        self.trackers.set_timing(ring_gap, ringless_timeout)
-        self._wake.set()
+        self.calls.set_timing(ring_gap, ringless_timeout)
 
     # -- the loop ----------------------------------------------------------------
 
     async def run(self) -> None:
+        timers = asyncio.create_task(self.calls.run(), name="udp timers")
+        try:
+            await self._listen_forever()
+        finally:
+            timers.cancel()
+            await asyncio.gather(timers, return_exceptions=True)
+
+    async def _listen_forever(self) -> None:
         backoff = BACKOFF_FIRST
         while True:
             try:
@@ -126,7 +147,7 @@ class UdpSource:
             except OSError as exc:
                 await self._set_state("down", self._why(exc))
                 self.first_attempt_done.set()
-                await self._sleep_with_timers(backoff)
+                await asyncio.sleep(backoff)  # calls in progress still end: the timers run
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             try:
@@ -163,25 +184,12 @@ class UdpSource:
 
     async def _serve(self) -> None:
         while True:
-            deadline = self.trackers.deadline
-            timeout = None if deadline is None else max(0.0, deadline - self.clock())
             if not self._waiting:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(timeout):
-                        await self._wake.wait()
+                await self._wake.wait()
             while self._waiting:
                 data, address, now = self._waiting.popleft()
                 await self._packet(data, address, now)
-            await self._publish(self.trackers.tick(self.clock()))
-
-    async def _sleep_with_timers(self, seconds: float) -> None:
-        until = self.clock() + seconds
-        while (left := until - self.clock()) > 0:
-            deadline = self.trackers.deadline
-            step = left if deadline is None else min(left, max(0.0, deadline - self.clock()))
-            await asyncio.sleep(step)
-            await self._publish(self.trackers.tick(self.clock()))
 
     # -- packets -----------------------------------------------------------------
 
@@ -232,12 +240,7 @@ class UdpSource:
         }
         for frame in self.decoder.feed(packet.record + b"\r\n", now):
             channel = getattr(frame, "line", None) or "00"
-            line = channel_name("", f"{packet.unit}:{channel}", self.config.channels)
-            await self._publish(self.trackers.receive(line, frame, now))
-
-    async def _publish(self, events: list[Any]) -> None:
-        for event in events:
-            await self.sink.publish(event)
+            await self.calls.receive(frame, f"{packet.unit}:{channel}", now)
 
     async def _set_state(self, state: str, reason: str | None) -> None:
         if (state, reason) == (self.state, self.reason):

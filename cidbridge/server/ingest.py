@@ -16,14 +16,17 @@ source is treated like a caller-ID box on its own line:
 ``"ended"``        handset on hook                             ``end``
 =================  =========================================  ===================
 
-A call nobody reports as ended is ended by the tracker's own timers, like a box
-that sends only caller ID.  Line names must not be the daemon's serial lines (two
-trackers must not claim one line); the default is ``"api"``.  At most
-:data:`MAX_LINES` ingest lines are kept: a tracker with no call in progress is
-forgotten, with its metric series, after :data:`IDLE_FORGET` seconds, or sooner
-when a new name needs its place (least recently used first); a new name while
-every place has a call in progress is refused (429).  Control characters in a
-posted name are removed like those from a serial device (the call tracker does it).
+The endpoint only parses: the line's tracker, its timers and the bound on line
+names belong to the posted-calls source the daemon made
+(:func:`cidbridge.lines.pushed.posted_calls`).  A call nobody reports as ended is
+ended by the tracker's own timers, like a box that sends only caller ID.  Line names
+must not be the daemon's serial lines (two trackers must not claim one line; 409);
+the default is ``"api"``.  At most :data:`~cidbridge.lines.pushed.MAX_LINES` names
+are kept: an idle one is forgotten, with its metric series, after
+:data:`~cidbridge.lines.pushed.IDLE_FORGET` seconds, or sooner when a new name needs
+its place (least recently used first); a new name while every place has a call in
+progress is refused (429).  Control characters in a posted name are removed like
+those from a serial device (the call tracker does it).
 
 Body: a JSON object, at most :data:`~cidbridge.server.security.MAX_HTTP_BODY` bytes::
 
@@ -43,25 +46,20 @@ Answers: 200 with ``{"call_id", "events": [{"id", "type"}]}``; 400 bad JSON;
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-import time
-import uuid
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cidbridge.core.frames import ABSENCES, UNAVAILABLE, CidFrame, Frame, HookFrame, RingFrame
-from cidbridge.core.tracker import CallEvent, CallTracker
+from cidbridge.core.source import TooManyLines
+from cidbridge.lines.pushed import MAX_LINES, LineTaken
 from cidbridge.server.auth import Refused
 from cidbridge.server.security import BodyError, RateLimiter, read_json
 
 if TYPE_CHECKING:
-    from cidbridge.hub import Hub
+    from cidbridge.lines.pushed import PushedCalls
     from cidbridge.server.auth import Auth
     from cidbridge.server.metrics import Metrics
 
@@ -75,9 +73,6 @@ MAX_NAME = 64
 #: Posts a token may make in a burst, then per second.
 POST_BURST = 50
 POST_RATE = 20.0
-#: Ingest line names kept at once, and seconds an idle one is kept (see the module doc).
-MAX_LINES = 32
-IDLE_FORGET = 600.0
 
 
 class IngestError(Exception):
@@ -141,34 +136,13 @@ def parse_call(body: Any) -> tuple[str, Frame]:
 
 
 class Ingest:
-    """The endpoint and the call trackers of the ingest lines."""
+    """The endpoint: parses a posted call and hands its frame to the posted-calls source."""
 
-    def __init__(
-        self,
-        hub: Hub,
-        *,
-        auth: Auth,
-        serial_lines: Callable[[], set[str]],
-        ring_gap: float,
-        ringless_timeout: float = 45.0,
-        metrics: Metrics | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.hub = hub
+    def __init__(self, source: PushedCalls, *, auth: Auth, metrics: Metrics | None = None) -> None:
+        self.source = source
         self.auth = auth
-        self.serial_lines = serial_lines
-        self.ring_gap = ring_gap
-        self.ringless_timeout = ringless_timeout
         self.metrics = metrics
-        self.clock = clock
-        #: Ingest line name -> its tracker, least recently used first.
-        self.trackers: OrderedDict[str, CallTracker] = OrderedDict()
-        self._used: dict[str, float] = {}
         self._limiter = RateLimiter(POST_BURST, POST_RATE)
-        self._wake = asyncio.Event()
-        self._timer: asyncio.Task[None] | None = None
-        #: One report at a time: a tracker is not re-entrant.
-        self._lock = asyncio.Lock()
 
     async def endpoint(self, request: Request) -> Response:
         headers = None
@@ -200,87 +174,15 @@ class Ingest:
         except BodyError as exc:
             raise IngestError(exc.status, str(exc)) from None
         line, frame = parse_call(data)
-        if line in self.serial_lines():
-            raise IngestError(409, f"line {line!r} is a serial line of this daemon; post under another name")
-        async with self._lock:
-            tracker = self._tracker(line)
-            events = tracker.receive(frame, self.clock())
-            committed = [await self.hub.publish(event) for event in events]
-        self._wake.set()
+        try:
+            committed = await self.source.receive(frame, line)
+        except LineTaken:
+            raise IngestError(
+                409, f"line {line!r} is a serial line of this daemon; post under another name"
+            ) from None
+        except TooManyLines:
+            raise IngestError(
+                429, f"{MAX_LINES} ingest lines have calls in progress; end one or reuse a line name"
+            ) from None
         call_id = committed[-1]["call_id"] if committed else None
         return {"call_id": call_id, "events": [{"id": e["id"], "type": e["type"]} for e in committed]}
-
-    def set_timing(self, ring_gap: float, ringless_timeout: float) -> None:
-        """New ``[calls]`` timings (a reload), for the calls in progress too."""
-        self.ring_gap, self.ringless_timeout = ring_gap, ringless_timeout
-        for tracker in self.trackers.values():
-            tracker.ring_gap, tracker.ringless_timeout = ring_gap, ringless_timeout
-        self._wake.set()  # deadlines moved
-
-    def _tracker(self, line: str) -> CallTracker:
-        now = self.clock()
-        tracker = self.trackers.get(line)
-        if tracker is None:
-            if len(self.trackers) >= MAX_LINES:
-                idle = next((name for name, t in self.trackers.items() if not t.active), None)
-                if idle is None:
-                    raise IngestError(
-                        429, f"{MAX_LINES} ingest lines have calls in progress; end one or reuse a line name"
-                    )
-                self._forget(idle)
-            # Random call ids: an ingest line's calls must not collide with another
-            # source's, nor with its own from before a restart.
-            tracker = CallTracker(
-                line,
-                ring_gap=self.ring_gap,
-                ringless_timeout=self.ringless_timeout,
-                new_call_id=lambda: f"{line}-{uuid.uuid4().hex[:12]}",
-            )
-            self.trackers[line] = tracker
-        self.trackers.move_to_end(line)
-        self._used[line] = now
-        if self._timer is None or self._timer.done():
-            self._timer = asyncio.create_task(self._run_timers(), name="ingest timers")
-        return tracker
-
-    def _forget(self, line: str) -> None:
-        """Drop an idle ingest line's tracker and its metric series."""
-        self.trackers.pop(line, None)
-        self._used.pop(line, None)
-        if self.metrics is not None:
-            self.metrics.forget_line(line)
-
-    def _next_deadline(self) -> float | None:
-        """When a call may end, or an idle line may be forgotten."""
-        times = []
-        for name, tracker in self.trackers.items():
-            if tracker.deadline is not None:
-                times.append(tracker.deadline)
-            elif not tracker.active:
-                times.append(self._used.get(name, 0.0) + IDLE_FORGET)
-        return min(times, default=None)
-
-    async def _run_timers(self) -> None:
-        """End calls whose time ran out (nobody posted ``ended``), like a serial line does;
-        forget lines idle for :data:`IDLE_FORGET` seconds."""
-        while True:
-            deadline = self._next_deadline()
-            self._wake.clear()
-            timeout = None if deadline is None else max(0.0, deadline - self.clock())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            async with self._lock:
-                now = self.clock()
-                for tracker in list(self.trackers.values()):
-                    events: list[CallEvent] = tracker.tick(now)
-                    for event in events:
-                        await self.hub.publish(event)
-                for name, tracker in list(self.trackers.items()):
-                    if not tracker.active and now - self._used.get(name, now) >= IDLE_FORGET:
-                        self._forget(name)
-
-    async def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            with contextlib.suppress(BaseException):
-                await self._timer

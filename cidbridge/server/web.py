@@ -32,6 +32,7 @@ from starlette.routing import Route
 from cidbridge import internals
 from cidbridge.config import Config
 from cidbridge.hub import Hub
+from cidbridge.lines.pushed import PushedCalls
 from cidbridge.outputs import Outputs
 from cidbridge.server.auth import Auth
 from cidbridge.server.broadcast import Broadcaster
@@ -54,7 +55,11 @@ def node_name(config: Config) -> str:
 
 
 class WebServer:
-    """Every web-facing part, wired to the hub.  ``lines`` returns the daemon's lines."""
+    """Every web-facing part, wired to the hub.  ``lines`` returns the daemon's lines.
+
+    ``posted`` is the source posted calls go to (the daemon owns it and its timers);
+    the ingest endpoint only parses requests and hands it their frames.
+    """
 
     def __init__(
         self,
@@ -63,6 +68,7 @@ class WebServer:
         *,
         status: Callable[[], dict[str, Any]],
         lines: Callable[[], Sequence[Any]],
+        posted: PushedCalls,
         outputs: Outputs | None = None,
     ) -> None:
         self.config = config
@@ -86,14 +92,7 @@ class WebServer:
         self.cluster = ClusterLink(manager, hub, self.node) if manager is not None else None
         if self.cluster is not None:
             self.broadcaster.publish_remote = self.cluster.publish
-        self.ingest = Ingest(
-            hub,
-            auth=self.auth,
-            serial_lines=lambda: {line.name for line in self.lines()},
-            ring_gap=config.calls.ring_gap,
-            ringless_timeout=config.calls.ringless_timeout,
-            metrics=self.metrics,
-        )
+        self.ingest = Ingest(posted, auth=self.auth, metrics=self.metrics)
         hub.sinks.extend([self.broadcaster, self.metrics])
         hub.announcers.append(self.broadcaster.announce)
         self.http = HttpApp(
@@ -191,7 +190,6 @@ class WebServer:
         # Panels' event streams end now, so the web server's graceful stop need not wait
         # for them (it gave up after 2 s with a traceback for each).
         self.hub.end_subscriptions()
-        await self.ingest.close()
         if self.cluster is not None:
             await self.cluster.close()
         await self.broadcaster.close()

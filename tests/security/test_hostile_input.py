@@ -25,8 +25,7 @@ from prometheus_client import generate_latest
 
 from cidbridge.core.frames import CidFrame, HookFrame
 from cidbridge.hub import Hub
-from cidbridge.server.auth import Auth
-from cidbridge.server.ingest import IDLE_FORGET, Ingest
+from cidbridge.lines.pushed import IDLE_FORGET, posted_calls
 from cidbridge.server.metrics import Metrics
 from cidbridge.sim.pty import PtyDevice
 from cidbridge.store import CallLog
@@ -343,12 +342,12 @@ def test_an_idle_ingest_line_is_forgotten_with_its_series(tmp_path):
         metrics = Metrics(lambda: {"lines": [], "clients": 0, "fanout": None, "cluster": None})
         hub.sinks.append(metrics)
         now = [1000.0]
-        ingest = Ingest(
+        posted = posted_calls(
             hub,
-            auth=Auth(lambda: {"default": TOKEN}),
-            serial_lines=set,
             ring_gap=1.0,
-            metrics=metrics,
+            ringless_timeout=45.0,
+            taken=set,
+            on_forget=metrics.forget_line,
             clock=lambda: now[0],
         )
         try:
@@ -357,19 +356,12 @@ def test_an_idle_ingest_line_is_forgotten_with_its_series(tmp_path):
                 HookFrame("api", "off"),
                 HookFrame("api", "on"),
             ):
-                async with ingest._lock:
-                    for event in ingest._tracker("pbx").receive(frame, now[0]):
-                        await hub.publish(event)
-            before = set(ingest.trackers), _series_of(metrics)
+                await posted.receive(frame, "pbx")
+            before = set(posted.calls.trackers), _series_of(metrics)
             now[0] += IDLE_FORGET + 1
-            ingest._wake.set()
-            for _ in range(100):
-                await asyncio.sleep(0.01)
-                if not ingest.trackers:
-                    break
-            return before[0] | before[1], set(ingest.trackers) | _series_of(metrics)
+            await posted.tick()  # what its timer task does at the deadline
+            return before[0] | before[1], set(posted.calls.trackers) | _series_of(metrics)
         finally:
-            await ingest.close()
             store.close()
 
     before, after = asyncio.run(scenario())
