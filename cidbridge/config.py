@@ -35,7 +35,7 @@ from cidbridge.config_outputs import (
 from cidbridge.config_problems import ConfigError, Reader, did_you_mean, locate, read_text
 from cidbridge.config_protocols import NcidConfig, UdpConfig, read_ncid, read_udp
 from cidbridge.core.formats import FORMATS
-from cidbridge.lines.modem import COUNTRY_CODES, DEFAULT_CALLER_ID, DEFAULT_HANGUP, DEFAULT_INIT, country_code
+from cidbridge.core.modem import COUNTRY_CODES, DEFAULT_CALLER_ID, DEFAULT_HANGUP, DEFAULT_INIT, country_code
 from cidbridge.open_url import OpenUrlError
 from cidbridge.open_url import check as check_open_url
 

@@ -26,11 +26,11 @@ from cidbridge.cli.errors import PORT, USAGE, fail
 from cidbridge.cli.show import json_safe
 from cidbridge.core.formats import FORMATS, Decoder, UnknownFormatError, make_decoder
 from cidbridge.core.frames import Frame, visible_frame
+from cidbridge.core.modem import InitDialogue, ModemError, init_sequence
 from cidbridge.core.source import CallSource
 from cidbridge.lines.at_channel import AtChannel
 from cidbridge.lines.capture import DEFAULT_MAX_BYTES, RawCapture
 from cidbridge.lines.diagnose import describe_open_error
-from cidbridge.lines.modem import InitDialogue, ModemError, init_sequence
 from cidbridge.lines.port import close_port, open_port
 
 #: Bytes per hex row.

@@ -2,7 +2,7 @@
 
 The line's reader task owns the port's input: it hands every chunk to the decoder
 *and* to :meth:`AtChannel.feed`.  :meth:`AtChannel.command` writes one command and
-waits for the :class:`~cidbridge.lines.modem.ResultParser` to see its result code.
+waits for the :class:`~cidbridge.core.modem.ResultParser` to see its result code.
 Nothing read is consumed here, which is why a RING during initialisation still
 reaches the call tracker.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from cidbridge.lines.modem import InitDialogue, ModemError, Response, ResultParser
+from cidbridge.core.modem import InitDialogue, ModemError, Response, ResultParser
 
 log = logging.getLogger(__name__)
 

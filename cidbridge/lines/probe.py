@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from cidbridge.core.formats import FORMATS, make_decoder
 from cidbridge.core.frames import Frame
+from cidbridge.core.modem import CALLER_ID_CHAIN, DEFAULT_INIT, Response
 from cidbridge.lines.at_channel import AtChannel
-from cidbridge.lines.modem import CALLER_ID_CHAIN, DEFAULT_INIT, Response
 from cidbridge.lines.port import close_port, open_port
 
 #: Identification commands: model, chipset, maker, fax/voice

@@ -9,11 +9,13 @@ the last command is not answered OK, ``AT`` and the last command are tried once 
 (``[[lines]] hangup``, ``hangup_delay``); ``block_action = "mark"`` only marks.
 
 The hub decides whether a call is blocked (``blocked`` in the event it returns); the
-line hands each event to :meth:`Rejecter.consider`, which starts the dialogue once
-per call while it rings.  Caller ID comes between the first and second rings on
-North American lines and before the first ring on Korean and British ones, so the
-modem is off hook before the second ring: the dialogue takes a few milliseconds to
-start, the rings are seconds apart.
+line hands each event to :meth:`Rejecter.consider`.  What to do is decided without
+I/O in :mod:`cidbridge.core.modem` (:class:`~cidbridge.core.modem.BlockedCalls`:
+once per call, while it rings; :class:`~cidbridge.core.modem.HangUpDialogue`: the
+commands, the pause, the retry); this module only runs it on the port.  Caller ID
+comes between the first and second rings on North American lines and before the
+first ring on Korean and British ones, so the modem is off hook before the second
+ring: the dialogue takes a few milliseconds to start, the rings are seconds apart.
 """
 
 from __future__ import annotations
@@ -21,19 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from typing import Any
 
 from cidbridge.config import LineConfig
+from cidbridge.core.modem import BlockedCalls, HangUpDialogue
 from cidbridge.lines.at_channel import AtChannel
-from cidbridge.lines.modem import KEEPALIVE_COMMAND
 
 log = logging.getLogger(__name__)
-
-#: Calls remembered as hung up (a call's later events must not start it again).
-_REMEMBERED = 64
-#: Events of a call that may still be ringing (an ``end`` comes too late to hang up).
-_RINGING_TYPES = frozenset({"ring", "call", "update"})
 
 
 class Rejecter:
@@ -42,39 +38,31 @@ class Rejecter:
     def __init__(self, at: AtChannel, config: LineConfig) -> None:
         self.at = at
         self.config = config
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._blocked = BlockedCalls()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def consider(self, event: dict[str, Any]) -> None:
         """Start hanging up if ``event`` belongs to a blocked call still ringing (once per call)."""
-        call_id = event.get("call_id")
-        if not event.get("blocked") or not call_id or event.get("type") not in _RINGING_TYPES:
+        if not self._blocked.should_hang_up(event):
             return
-        if call_id in self._seen:
-            return
-        self._seen[call_id] = None
-        while len(self._seen) > _REMEMBERED:
-            self._seen.popitem(last=False)
+        call_id = event["call_id"]
         task = asyncio.create_task(self._hang_up(call_id), name=f"hang up {call_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _hang_up(self, call_id: str) -> None:
-        commands = [c.strip() for c in self.config.hangup if c.strip()]
-        timeout = self.config.command_timeout
+        dialogue = HangUpDialogue(self.config.hangup, self.config.hangup_delay)
         try:
-            response = None
-            for index, command in enumerate(commands):
-                if index == len(commands) - 1 and index > 0 and self.config.hangup_delay > 0:
-                    await asyncio.sleep(self.config.hangup_delay)
-                response = await self.at.command(command, timeout)
-            if response is not None and not response.ok:
-                await self.at.command(KEEPALIVE_COMMAND, timeout)
-                response = await self.at.command(commands[-1], timeout)
-            if response is not None and not response.ok:
+            while (step := dialogue.next_step()) is not None:
+                if isinstance(step, float):
+                    await asyncio.sleep(step)
+                else:
+                    dialogue.answered(await self.at.command(step, self.config.command_timeout))
+            if not dialogue.confirmed:
                 log.warning(
                     "line %s: the modem did not confirm hanging up on blocked call %s (%s: %s)",
-                    self.config.name, call_id, commands[-1], response.text,
+                    self.config.name, call_id, dialogue.last_command,
+                    dialogue.final.text if dialogue.final is not None else "not sent",
                 )  # fmt: skip
             else:
                 log.info("line %s: hung up on blocked call %s", self.config.name, call_id)

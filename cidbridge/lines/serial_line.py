@@ -33,12 +33,12 @@ import serial
 from cidbridge.call_ids import restart_safe
 from cidbridge.config import LineConfig
 from cidbridge.core.formats import Decoder, make_decoder
+from cidbridge.core.modem import KEEPALIVE_COMMAND, InitDialogue, ModemError, init_sequence
 from cidbridge.core.source import CallSource
 from cidbridge.core.tracker import CallEvent, CallTracker
 from cidbridge.lines.at_channel import AtChannel
 from cidbridge.lines.capture import RawCapture
 from cidbridge.lines.diagnose import describe_open_error
-from cidbridge.lines.modem import KEEPALIVE_COMMAND, InitDialogue, ModemError, init_sequence
 from cidbridge.lines.port import PathWatch, close_port, is_url, open_port
 from cidbridge.lines.reject import Rejecter
 

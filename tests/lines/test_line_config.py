@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from cidbridge import config
+from cidbridge.core.modem import DEFAULT_CALLER_ID, init_sequence
 from cidbridge.lines.capture import with_capture
-from cidbridge.lines.modem import DEFAULT_CALLER_ID, init_sequence
 
 
 def parse_line(body: str) -> config.LineConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cidbridge.lines.modem import (
+from cidbridge.core.modem import (
     CALLER_ID_CHAIN,
     DEFAULT_CALLER_ID,
     InitDialogue,
@@ -111,3 +111,37 @@ def test_modem_that_stops_answering_midway():
     dialogue.answered(Response("ATZ", True))
     dialogue.answered(Response("AT+VCID=1", False, timed_out=True))
     assert dialogue.error == "the modem stopped answering at AT+VCID=1"
+
+
+def _walk(dialogue, answers: dict[str, list[bool]]) -> list[object]:
+    """Run a hang-up dialogue against scripted OK/ERROR answers; the steps it took."""
+    steps: list[object] = []
+    while (step := dialogue.next_step()) is not None:
+        steps.append(step)
+        if isinstance(step, str):
+            dialogue.answered(Response(step, answers[step].pop(0)))
+    return steps
+
+
+def test_hang_up_pauses_before_the_last_command_and_retries_it_once():
+    from cidbridge.core.modem import HangUpDialogue
+
+    done = HangUpDialogue(["ATH1", "ATH0"], 1.0)
+    assert _walk(done, {"ATH1": [True], "ATH0": [True]}) == ["ATH1", 1.0, "ATH0"]
+    assert done.confirmed
+    retried = HangUpDialogue(["ATH1", "ATH0"], 0.0)
+    assert _walk(retried, {"ATH1": [True], "ATH0": [False, False], "AT": [True]}) == [
+        "ATH1", "ATH0", "AT", "ATH0",
+    ]  # fmt: skip
+    assert not retried.confirmed and retried.final is not None and retried.final.text == "ERROR"
+
+
+def test_a_blocked_call_starts_one_hang_up_while_it_may_still_ring():
+    from cidbridge.core.modem import BlockedCalls
+
+    blocked = BlockedCalls(remembered=2)
+    call = {"type": "call", "call_id": "a", "blocked": True}
+    assert blocked.should_hang_up(call)
+    assert not blocked.should_hang_up({**call, "type": "update"})  # once per call
+    assert not blocked.should_hang_up({**call, "call_id": "b", "type": "end"})  # too late
+    assert not blocked.should_hang_up({**call, "call_id": "c", "blocked": False})

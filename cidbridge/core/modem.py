@@ -1,6 +1,6 @@
-"""The modem's AT dialogue as decisions, without I/O (like the protocol core).
+"""The modem's AT dialogue as decisions, without I/O.
 
-Two small state machines, fed by whoever owns the port (:mod:`cidbridge.lines.at_channel`):
+Small state machines, fed by whoever owns the port (:mod:`cidbridge.lines.at_channel`):
 
 * :class:`ResultParser` finds, in the bytes a modem sends, the result code that
   ends the command in flight (``OK``, ``ERROR``, …) and collects the information
@@ -11,6 +11,9 @@ Two small state machines, fed by whoever owns the port (:mod:`cidbridge.lines.at
   ``A|B|C``: A is tried first, then B if A is refused or unanswered, and so on; the
   first OK wins.  It says which command to send next and, when a step cannot be
   done, why, in a sentence for the user.
+* :class:`HangUpDialogue` hangs up on a blocked caller (commands, a pause, one
+  retry), and :class:`BlockedCalls` says which events start it: once per call, while
+  it rings (:mod:`cidbridge.lines.reject` runs it on the port).
 
 :func:`init_sequence` builds the sequence a line sends after every (re)open: the
 reset and result-code format, the country, the caller-ID enable chain, the extras.
@@ -18,17 +21,19 @@ reset and result-code format, the country, the caller-ID enable chain, the extra
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 FINAL_OK = frozenset({b"OK", b"CONNECT"})
 FINAL_ERROR = frozenset({b"ERROR", b"NO CARRIER", b"NO DIALTONE", b"BUSY", b"NO ANSWER"})
 #: Numeric result codes (a modem left in ``V0`` mode by its stored profile).
 NUMERIC_FINAL = {b"0": True, b"4": False}
 
-#: The caller-ID enable commands, in the order chipsets are commonly met
-#: (research/formats.md §4.1): IS-101 (Conexant, Lucent, Rockwell HCF), then
-#: USR/TI/Rockwell, a Conexant voice-mode variant, Practical Peripherals.
+#: The caller-ID enable commands, in the order chipsets are commonly met (docs/formats.md):
+#: IS-101 (Conexant, Lucent, Rockwell HCF), then USR/TI/Rockwell, a Conexant voice-mode
+#: variant, Practical Peripherals.
 CALLER_ID_CHAIN = ("AT+VCID=1", "AT#CID=1", "AT-STE=1;+VCID=1", "AT%CCID=1")
 DEFAULT_CALLER_ID = "|".join(CALLER_ID_CHAIN)
 #: Reset to the stored profile, then echo off and verbose result codes.
@@ -40,7 +45,7 @@ KEEPALIVE_COMMAND = "AT"
 DEFAULT_HANGUP = ("ATH1", "ATH0")
 
 #: ITU-T T.35 country codes for ``AT+GCI=`` by ISO 3166 name; the setting selects
-#: Bellcore FSK or ETSI/DTMF caller-ID detection (research/formats.md §4.1).
+#: Bellcore FSK or ETSI/DTMF caller-ID detection (README: "Modems, boxes and several lines").
 COUNTRY_CODES = {
     "US": "B5",
     "GB": "B4",
@@ -225,3 +230,75 @@ class InitDialogue:
         if all(r.timed_out for r in this_step):
             return f"the modem stopped answering at {tried}"
         return f"the modem refused {tried}; run `cidbridge probe` to find a command it accepts"
+
+
+class HangUpDialogue:
+    """Hanging up on a blocked caller, NCID's way, as steps (see :mod:`cidbridge.lines.reject`).
+
+    Loop: ``while (step := dialogue.next_step()) is not None``: a ``str`` is a command
+    to send (then :meth:`answered` with its response), a ``float`` is seconds to wait.
+    The commands go in order, with ``delay`` seconds before the last one (off hook,
+    pause, on hook); if the last is not answered OK, ``AT`` and the last once more.
+    Afterwards :attr:`confirmed` says whether the modem said OK to hanging up.
+    """
+
+    def __init__(self, commands: Sequence[str], delay: float) -> None:
+        self._plan: list[str | float] = []
+        commands = [c.strip() for c in commands if c.strip()]
+        for index, command in enumerate(commands):
+            if index == len(commands) - 1 and index > 0 and delay > 0:
+                self._plan.append(float(delay))
+            self._plan.append(command)
+        self._last = commands[-1] if commands else None
+        self._retried = False
+        self._sent: str | None = None
+        #: The answer to the last hang-up command (None until it came).
+        self.final: Response | None = None
+
+    @property
+    def last_command(self) -> str:
+        return self._last or ""
+
+    @property
+    def confirmed(self) -> bool:
+        return self.final is not None and self.final.ok
+
+    def next_step(self) -> str | float | None:
+        if not self._plan:
+            return None
+        step = self._plan.pop(0)
+        if isinstance(step, str):
+            self._sent = step
+        return step
+
+    def answered(self, response: Response) -> None:
+        if self._sent != self._last or self._plan:
+            return  # not the final hang-up command: carry on
+        self.final = response
+        if not response.ok and not self._retried:
+            # A modem busy answering may miss it: wake it with AT, then the last once more.
+            self._retried = True
+            self._plan = [KEEPALIVE_COMMAND, self._last]
+
+
+#: Events of a call that may still be ringing (an ``end`` comes too late to hang up).
+_RINGING_TYPES = frozenset({"ring", "call", "update"})
+
+
+class BlockedCalls:
+    """Which committed events start a hang-up: a blocked call that may still ring, once per call."""
+
+    def __init__(self, remembered: int = 64) -> None:
+        self.remembered = remembered
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def should_hang_up(self, event: Mapping[str, Any]) -> bool:
+        call_id = event.get("call_id")
+        if not event.get("blocked") or not call_id or event.get("type") not in _RINGING_TYPES:
+            return False
+        if call_id in self._seen:
+            return False
+        self._seen[call_id] = None
+        while len(self._seen) > self.remembered:
+            self._seen.popitem(last=False)
+        return True
