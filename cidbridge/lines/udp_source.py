@@ -35,8 +35,7 @@ from datetime import datetime
 from typing import Any
 
 from cidbridge.call_ids import restart_safe
-from cidbridge.config import UdpConfig
-from cidbridge.config_protocols import UDP_SOURCE_NAME
+from cidbridge.config import UDP_SOURCE_NAME, UdpConfig
 from cidbridge.core.callerid_udp import Deduper, PacketError, parse_packet
 from cidbridge.core.formats.callerid_com import CallerIdComDecoder
 from cidbridge.core.source import CallSource

@@ -3,7 +3,8 @@
 :class:`Reader` checks a parsed document against a schema (section → key → TOML
 type), collecting every problem as a :class:`ConfigError` that names the file, the
 line (:func:`locate`) and the key, and says what is expected; a misspelt key gets a
-"did you mean".  :mod:`cidbridge.config` holds the schema and what each value means.
+"did you mean".  The section modules of :mod:`cidbridge.config` hold the schema and
+what each value means.
 """
 
 from __future__ import annotations
@@ -161,3 +162,14 @@ def read_text(path: str | os.PathLike[str]) -> str:
         raise ConfigError("file", "is not UTF-8 text; save it as UTF-8", file=file) from None
     except OSError as exc:
         raise ConfigError("file", f"cannot be read ({exc.strerror})", file=file) from None
+
+
+def pem_file(reader: Reader, raw: dict[str, Any], key: str) -> Path | None:
+    """The PEM file named by ``key`` (dotted; its last part is the key in ``raw``), if set."""
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf not in raw:
+        return None
+    path = Path(raw[leaf]).expanduser()
+    if not path.is_file():
+        reader.problem(key, f"{str(path)!r} is not a readable file (a PEM file)")
+    return path

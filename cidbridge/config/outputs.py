@@ -1,9 +1,10 @@
 """The ``[mqtt]`` and ``[[webhooks]]`` sections of the configuration: schema, values, checks.
 
 :mod:`cidbridge.config` includes these in its one schema and its one validation pass
-(every problem collected, ``file:line: key: …``); they live here to keep that module
-readable.  Secrets (the broker password, a webhook's secret, URL and headers) are
-kept out of the dataclasses' ``repr``, so logging a configuration never shows them.
+(every problem collected, ``file:line: key: …``).  The README's "MQTT and Home
+Assistant" and "Webhooks" sections say what each key does for a user.  Secrets (the
+broker password, a webhook's secret, URL and headers) are kept out of the
+dataclasses' ``repr``, so logging a configuration never shows them.
 """
 
 from __future__ import annotations
@@ -12,17 +13,13 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cidbridge.config_problems import did_you_mean
-
-if TYPE_CHECKING:
-    from cidbridge.config_problems import Reader
+from cidbridge.config.problems import Reader, did_you_mean, pem_file
 
 __all__ = [
-    "MQTT_SCHEMA",
+    "SCHEMA",
     "WEBHOOK_EVENTS",
-    "WEBHOOK_SCHEMA",
     "MqttConfig",
     "WebhookConfig",
     "read_mqtt",
@@ -88,33 +85,35 @@ class WebhookConfig:
 #: and ``blocked`` (a blocked caller's call nobody answered).
 WEBHOOK_EVENTS = ("ring", "call", "update", "end", "line", "missed", "blocked")
 
-MQTT_SCHEMA: dict[str, type | tuple[type, ...]] = {
-    "host": str,
-    "port": int,
-    "username": str,
-    "password": str,
-    "tls": bool,
-    "ca_file": str,
-    "client_id": str,
-    "topic_prefix": str,
-    "discovery": bool,
-    "discovery_prefix": str,
-    "qos": int,
-    "keepalive": int,
-    "queue": int,
-    "relayed": bool,
-}
-WEBHOOK_SCHEMA: dict[str, type | tuple[type, ...]] = {
-    "name": str,
-    "url": str,
-    "secret": str,
-    "events": list,
-    "headers": dict,
-    "timeout": (int, float),
-    "max_backoff": (int, float),
-    "max_backlog": int,
-    "relayed": bool,
-    "ca_file": str,
+SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "mqtt": {
+        "host": str,
+        "port": int,
+        "username": str,
+        "password": str,
+        "tls": bool,
+        "ca_file": str,
+        "client_id": str,
+        "topic_prefix": str,
+        "discovery": bool,
+        "discovery_prefix": str,
+        "qos": int,
+        "keepalive": int,
+        "queue": int,
+        "relayed": bool,
+    },
+    "webhooks": {
+        "name": str,
+        "url": str,
+        "secret": str,
+        "events": list,
+        "headers": dict,
+        "timeout": (int, float),
+        "max_backoff": (int, float),
+        "max_backlog": int,
+        "relayed": bool,
+        "ca_file": str,
+    },
 }
 
 #: A topic prefix: MQTT topic levels without wildcards, not a ``$SYS``-style topic.
@@ -131,7 +130,7 @@ def read_mqtt(reader: Reader, data: Any) -> MqttConfig:
     raw = reader.table(data, "mqtt", "mqtt")
     host = raw.get("host", "")
     tls = raw.get("tls", False)
-    ca_file = _pem_file(reader, raw, "mqtt.ca_file")
+    ca_file = pem_file(reader, raw, "mqtt.ca_file")
     port = raw.get("port", 8883 if tls else 1883)
     if not 1 <= port <= 65535:
         reader.problem("mqtt.port", f"must be 1-65535, not {port}")
@@ -244,7 +243,7 @@ def _webhook(reader: Reader, index: int, data: Any) -> WebhookConfig | None:
     max_backlog = raw.get("max_backlog", 10_000)
     if not 1 <= max_backlog <= 10_000_000:
         reader.problem(f"{key}.max_backlog", f"must be 1-10000000 events, not {max_backlog}")
-    ca_file = _pem_file(reader, raw, f"{key}.ca_file")
+    ca_file = pem_file(reader, raw, f"{key}.ca_file")
     if len(reader.problems) > before:
         return None
     return WebhookConfig(
@@ -259,13 +258,3 @@ def _webhook(reader: Reader, index: int, data: Any) -> WebhookConfig | None:
         relayed=raw.get("relayed", False),
         ca_file=ca_file,
     )
-
-
-def _pem_file(reader: Reader, raw: dict[str, Any], key: str) -> Path | None:
-    leaf = key.rsplit(".", 1)[-1]
-    if leaf not in raw:
-        return None
-    path = Path(raw[leaf]).expanduser()
-    if not path.is_file():
-        reader.problem(key, f"{str(path)!r} is not a readable file (a PEM file)")
-    return path

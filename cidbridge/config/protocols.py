@@ -1,8 +1,8 @@
 """The ``[ncid]`` and ``[udp]`` sections: the NCID server and CallerID.com UDP, in and out.
 
-Their values and checks; :mod:`cidbridge.config` holds them in the one
-:class:`~cidbridge.config.Config` and its schema.  The README's "NCID clients" and
-"CallerID.com UDP" sections say what each key does for a user.
+Their values, schema and checks; :mod:`cidbridge.config` holds them in the one
+:class:`~cidbridge.config.Config`.  The README's "NCID clients" and "CallerID.com UDP"
+sections say what each key does for a user.
 """
 
 from __future__ import annotations
@@ -12,24 +12,41 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cidbridge.config_problems import Reader
+from cidbridge.config.problems import Reader
+from cidbridge.config.server import is_loopback
 
 if TYPE_CHECKING:
-    from cidbridge.config import LineConfig
+    from cidbridge.config.lines import LineConfig
 
-__all__ = ["UDP_SOURCE_NAME", "NcidConfig", "UdpConfig", "read_ncid", "read_udp"]
+__all__ = ["SCHEMA", "UDP_SOURCE_NAME", "NcidConfig", "UdpConfig", "read_ncid", "read_udp"]
 
 #: The line name of the UDP source itself (its state in /healthz and line events).
 UDP_SOURCE_NAME = "udp"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "ncid": {
+        "enabled": bool,
+        "host": str,
+        "port": int,
+        "allowed_clients": list,
+        "call_log": int,
+        "max_clients": int,
+    },
+    "udp": {
+        "listen": bool,
+        "listen_host": str,
+        "listen_port": int,
+        "allowed_sources": list,
+        "channels": dict,
+        "send": bool,
+        "send_to": str,
+        "send_port": int,
+        "unit": int,
+        "serial": str,
+        "line_numbers": dict,
+    },
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +115,7 @@ def read_ncid(reader: Reader, raw: dict[str, Any]) -> NcidConfig:
         except ValueError:
             reader.problem("ncid.host", f'must be an IP address to listen on, like "127.0.0.1", not {host!r}')
     allowed = _networks(reader, "ncid.allowed_clients", raw.get("allowed_clients", []))
-    if not _is_loopback(host) and not raw.get("allowed_clients"):
+    if not is_loopback(host) and not raw.get("allowed_clients"):
         reader.problem(
             "ncid.allowed_clients",
             f"required because host {host!r} is reachable from other machines and NCID has no "
