@@ -12,6 +12,10 @@ is left out):
 - **idle RSS** with no client, 5 s after ready;
 - **CPU time in N s of idling** (user + system, from /proc; cidbridge's target is
   under 0.5 s a minute: no busy polling);
+- **wake-ups per second while idle**: voluntary context switches over the same N s,
+  from ``/proc/<pid>/task/*/status`` (``voluntary_ctxt_switches``): each is a thread
+  going to sleep, to be woken again; given for the whole process and for its main
+  thread (the event loop's).  Target: under 1 a second with the four lines open;
 - **RSS per connected client**: (RSS with ``--clients`` socket.io-client connections −
   idle RSS) / clients, the clients in one Node process (tests/reliability/clients.js).
 
@@ -47,6 +51,23 @@ SEED_SERVER = ROOT / "bench" / "fanout" / "seed_server.js"
 LINES = 4
 
 
+def voluntary_switches(pid: int) -> tuple[int, int]:
+    """Voluntary context switches of every thread of ``pid``, and of its main thread."""
+    total = main = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:
+            continue  # a thread that just ended
+        for line in status.splitlines():
+            if line.startswith("voluntary_ctxt_switches"):
+                count = int(line.split()[1])
+                total += count
+                if task.name == str(pid):
+                    main = count
+    return total, main
+
+
 def measure(
     pid: int, url: str, started: float, ready_at: float, idle_seconds: float, clients: int
 ) -> dict[str, Any]:
@@ -55,8 +76,11 @@ def measure(
     time.sleep(5)
     idle_rss = probe.rss_mb()
     cpu_before = probe.cpu_s()
+    switches_before = voluntary_switches(pid)
     time.sleep(idle_seconds)
     idle_cpu = probe.cpu_s() - cpu_before
+    switches_after = voluntary_switches(pid)
+    switches = [after - before for after, before in zip(switches_after, switches_before, strict=True)]
     fleet = ClientFleet(url, clients)
     try:
         fleet.wait_connected(120)
@@ -68,6 +92,8 @@ def measure(
         "startup_to_ready_s": round(ready_at - started, 2),
         "idle_rss_mb": round(idle_rss, 1),
         f"cpu_s_in_{idle_seconds:g}_s_idle": round(idle_cpu, 3),
+        "idle_wakeups_per_s": round(switches[0] / idle_seconds, 2),
+        "idle_wakeups_per_s_main_thread": round(switches[1] / idle_seconds, 2),
         "rss_kb_per_client": round((with_clients - idle_rss) * 1024 / clients, 1),
         f"rss_mb_with_{clients}_clients": round(with_clients, 1),
     }

@@ -14,8 +14,7 @@ modem.  Failures raise :class:`serial.SerialException`, :class:`OSError` or
 :class:`ValueError` (a malformed URL); :func:`cidbridge.lines.diagnose.describe_open_error`
 turns them into a sentence.
 
-:class:`PathWatch` notices that a device path appeared or now leads to another
-device (replugged), so a line retries at once instead of at the end of its backoff.
+Noticing that a device path appeared again is :mod:`cidbridge.lines.pathwatch`'s job.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import socket
 import threading
 from typing import Any
@@ -177,32 +175,3 @@ class _ThreadReadTransport(asyncio.Transport):
 
     def get_write_buffer_size(self) -> int:
         return 0
-
-
-class PathWatch:
-    """Remembers which device a path leads to; :meth:`changed` says it now leads elsewhere.
-
-    "Elsewhere" includes appearing after being absent, vanishing, pointing a symlink
-    at another tty, and a node recreated (or re-permissioned by udev) in place.  URLs
-    have no path to watch: :meth:`changed` is always False for them.
-    """
-
-    def __init__(self, port: str) -> None:
-        self.path = None if is_url(port) else port
-        self.identity = self._identity()
-
-    def _identity(self) -> tuple[object, ...] | None:
-        if self.path is None:
-            return None
-        try:
-            st = os.stat(self.path)
-            return (os.path.realpath(self.path), st.st_ino, st.st_rdev, st.st_ctime_ns)
-        except OSError:
-            return None
-
-    @property
-    def exists(self) -> bool:
-        return self.path is not None and self.identity is not None
-
-    def changed(self) -> bool:
-        return self.path is not None and self._identity() != self.identity

@@ -13,8 +13,9 @@ A session ends when the port fails: unplugged (EIO, ENODEV, hang-up), never ther
 refused, a modem gone silent.  The line reports ``down`` with a one-sentence reason
 and retries with capped exponential backoff, reopening the configured path.  It
 retries at once when that path appears again or leads to another device (a by-id
-symlink re-pointed after a replug), so a replugged device is back within a fraction
-of a second whatever the backoff had grown to.
+symlink re-pointed after a replug; :mod:`cidbridge.lines.pathwatch` waits on inotify
+for it), so a replugged device is back within a fraction of a second whatever the
+backoff had grown to.
 
 Nothing here decodes or decides what a call is: that is the sans-I/O core's job.
 """
@@ -39,7 +40,8 @@ from cidbridge.core.tracker import CallEvent, CallTracker
 from cidbridge.lines.at_channel import AtChannel
 from cidbridge.lines.capture import RawCapture
 from cidbridge.lines.diagnose import describe_open_error
-from cidbridge.lines.port import PathWatch, close_port, is_url, open_port
+from cidbridge.lines.pathwatch import PathWatch
+from cidbridge.lines.port import close_port, is_url, open_port
 from cidbridge.lines.reject import Rejecter
 
 log = logging.getLogger(__name__)
@@ -47,8 +49,6 @@ log = logging.getLogger(__name__)
 READ_SIZE = 4096
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
-#: How often a down line looks at its device path for the device coming back.
-PATH_POLL = 0.1
 #: Longest a closing port may take (a hung-up tty's final flush) before we move on.
 CLOSE_TIMEOUT = 2.0
 
@@ -261,17 +261,26 @@ class Line:
         return self.calls.active
 
     async def _wait_before_retry(self, seconds: float, watch: PathWatch) -> bool:
-        """Sleep ``seconds`` (running call timers); True if the device path changed meanwhile."""
-        until = self.clock() + seconds
-        while (left := until - self.clock()) > 0:
-            timeout = self._next_timeout()
-            step = min(left, PATH_POLL) if watch.path is not None else left
-            await asyncio.sleep(step if timeout is None else min(step, timeout))
-            await self._timers()
-            if watch.changed():
-                log.info("line %s: %s changed; reopening now", self.name, watch.path)
-                return True
-        return False
+        """Sleep ``seconds`` (running call timers); True if the device path changed meanwhile.
+
+        The path is watched with inotify (:mod:`cidbridge.lines.pathwatch`), not polled:
+        a down line wakes for its backoff, its calls' timers and its device, nothing else.
+        """
+        change = asyncio.create_task(watch.wait_changed(), name=f"watch {self.name}")
+        try:
+            until = self.clock() + seconds
+            while (left := until - self.clock()) > 0:
+                timers = self._next_timeout()
+                done, _ = await asyncio.wait({change}, timeout=left if timers is None else min(left, timers))
+                if done:
+                    change.result()
+                    log.info("line %s: %s changed; reopening now", self.name, watch.path)
+                    return True
+                await self._timers()
+            return False
+        finally:
+            change.cancel()
+            await asyncio.gather(change, return_exceptions=True)
 
     # -- call events and timers --------------------------------------------------
 

@@ -7,9 +7,9 @@ reused, even after old events are pruned.
 
 The file is in WAL mode.  With ``synchronous="normal"`` (the default) a committed
 event survives the process being killed at any moment; the write-ahead log reaches
-the disk at the next checkpoint, which the daemon runs in a thread at most a second
-after a commit (:mod:`cidbridge.store.flush`), so a power cut loses at most the last
-second.  ``synchronous="full"`` fsyncs every event before it is broadcast (survives
+the disk at the next checkpoint, which the daemon runs in a thread after a commit,
+at most a second later (:mod:`cidbridge.store.flush`), so a power cut loses at most
+the last second.  ``synchronous="full"`` fsyncs every event before it is broadcast (survives
 a power cut, costs 0.3-5 ms per event on the event loop).  Writes are small and rare
 (a few per call), so they run on the caller's thread.
 """
@@ -20,7 +20,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -170,6 +170,8 @@ class CallLog:
         self._db: sqlite3.Connection | None = None
         #: Commits not yet known to be on disk (only with ``synchronous="normal"``).
         self.unflushed = False
+        #: Called (on the writer's thread) after each commit that left the log unflushed.
+        self.on_commit: Callable[[], None] | None = None
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_lock = threading.Lock()
 
@@ -202,6 +204,12 @@ class CallLog:
         if self._db is not None:
             self._db.close()  # the last connection out checkpoints and syncs the log
             self._db = None
+
+    def _committed(self) -> None:
+        if self.synchronous != "FULL":
+            self.unflushed = True
+            if self.on_commit is not None:
+                self.on_commit()
 
     def checkpoint(self) -> None:
         """Move committed events from the write-ahead log into the file, syncing both.
@@ -272,8 +280,7 @@ class CallLog:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise StoreError(f"cannot write to the call log {self.path} ({exc})") from None
-        if self.synchronous != "FULL":
-            self.unflushed = True
+        self._committed()
         return event_id
 
     @staticmethod
@@ -428,8 +435,7 @@ class CallLog:
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to the call log {self.path} ({exc})") from None
-        if self.synchronous != "FULL":
-            self.unflushed = True
+        self._committed()
 
     # -- retention ---------------------------------------------------------------
 

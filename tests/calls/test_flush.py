@@ -62,3 +62,29 @@ def test_normal_commits_reach_the_database_file_in_the_background(tmp_path):
                 flusher.cancel()
 
     asyncio.run(scenario())
+
+
+def test_the_first_commit_after_a_quiet_spell_is_synced_at_once_not_at_the_next_tick(tmp_path):
+    """The flush waits for a commit, not for a timer: with an hour between checkpoints
+    allowed, the first commit still reaches the file right away."""
+    path = tmp_path / "calls.sqlite"
+
+    async def scenario() -> None:
+        with CallLog(path) as store:
+            store.checkpoint()  # the schema, so the copy below can count events
+            baseline = events_in_the_main_file(path, tmp_path)
+            flusher = asyncio.create_task(keep_flushed(store, every=3600))
+            try:
+                await asyncio.sleep(0.05)  # the flusher waits for a commit
+                store.append(dict(EVENT))
+                for _ in range(250):
+                    if events_in_the_main_file(path, tmp_path) == baseline + 1:
+                        break
+                    await asyncio.sleep(0.02)
+                assert events_in_the_main_file(path, tmp_path) == baseline + 1, "not synced"
+            finally:
+                flusher.cancel()
+                await asyncio.gather(flusher, return_exceptions=True)
+            assert store.on_commit is None  # a cancelled flusher leaves no hook behind
+
+    asyncio.run(scenario())

@@ -1,4 +1,10 @@
-"""An idle daemon sleeps: no busy polling, no 0.1 s ticks (it runs on a PC for months)."""
+"""An idle daemon sleeps: no busy polling, no 0.1 s ticks (it runs on a PC for months).
+
+Counted: context switches of the daemon's main thread (the event loop's), from
+/proc/<pid>/task/<pid>/status, over a quiet window; every wake-up of the loop is at
+least one.  The bounds leave room for a busy machine; what they catch is a timer
+ticking (a tick every 0.1 s is 50 in a window, per timer).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,12 @@ from tests.support.daemon import DaemonProcess, write_config
 #: 30 s of silence and Engine.IO's sweep every 20 s, outside the window.
 MAX_WAKEUPS = 20
 WINDOW_S = 5.0
+#: With two lines down: each retries with a backoff (0.5 s doubling), at most once in a
+#: window that starts 4 s after they went down (retries ~3.5 and ~7.5 s after), about 5
+#: wake-ups a retry.  A down line that polled its device path 10 times a second would
+#: make 100 in the window.
+MAX_WAKEUPS_DOWN = 25
+SETTLE_DOWN_S = 4.0
 
 
 def context_switches(pid: int) -> int:
@@ -49,6 +61,18 @@ def test_idle_daemon_with_four_lines_does_not_wake_up(tmp_path: Path) -> None:
         with urllib.request.urlopen(daemon.url + "healthz", timeout=5) as response:
             date = parsedate_to_datetime(response.headers["Date"]).timestamp()
         assert abs(date - time.time()) < 2
+
+        # Two devices unplugged: their lines wait for the paths to come back (inotify),
+        # waking for their backoff retries only.
+        for device in devices[:2]:
+            device.unplug()
+        time.sleep(SETTLE_DOWN_S)
+        before = context_switches(daemon.proc.pid)
+        time.sleep(WINDOW_S)
+        wakeups = context_switches(daemon.proc.pid) - before
+        print(f"event-loop thread wake-ups in {WINDOW_S:g} s with 2 lines down, 2 up: {wakeups}")
+        assert daemon.get("/healthz")[1]["lines"]["line0"]["state"] == "down"
+        assert wakeups < MAX_WAKEUPS_DOWN
     finally:
         assert daemon.stop() == 0
         for device in devices:
