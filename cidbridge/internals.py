@@ -3,7 +3,7 @@
 The fast fan-out (:mod:`cidbridge.server.fanout`), the idle web server
 (:mod:`cidbridge.daemon`), the client address used by the rate limits
 (:mod:`cidbridge.server.security`), the log filter (:mod:`cidbridge.cli.serve`), the
-Redis link (:mod:`cidbridge.server.cluster`), the connection caps
+connection caps
 (:mod:`cidbridge.server.connections`) and the number metadata preload
 (:mod:`cidbridge.numbers`) reach into python-engineio, python-socketio, uvicorn,
 phonenumbers and asyncio.  pyproject.toml bounds those libraries to
@@ -22,8 +22,9 @@ What a caller can rely on:
 * tests/upgrades/test_private_names.py runs each check as its own test, so an
   upgrade that removes or reshapes a name fails loudly there, naming it.
 
-Libraries with no private name used: starlette, redis, prometheus-client (checked by
-grepping for ``._`` on their objects; keep it that way or add a row).
+Libraries with no private name used: starlette, redis (the cluster uses its public
+Streams commands), prometheus-client, asyncinotify (checked by grepping for ``._`` on
+their objects; keep it that way or add a row).
 """
 
 from __future__ import annotations
@@ -262,7 +263,7 @@ def _queue_getters() -> None:
     _expect(_run(probe()) == 1, "a task waiting in get() is not in _getters")
 
 
-# -- python-socketio (server/broadcast.py, server/fanout.py, server/cluster.py) -----------------
+# -- python-socketio (server/broadcast.py, server/fanout.py) --------------------------------------
 
 
 @_internal(
@@ -297,37 +298,6 @@ def _sio_packet_class() -> None:
 
     pkt = socketio.AsyncServer(async_mode="asgi").packet_class(packet.EVENT, namespace="/", data=["e", 1])
     _expect(pkt.encode() == '2["e",1]', f"an EVENT encodes as {pkt.encode()!r}")
-
-
-_CLUSTER = "cidbridge/server/cluster.py"
-
-
-@_internal(
-    "python-socketio",
-    "AsyncServer.manager_initialized, AsyncRedisManager._handle_emit/_publish/"
-    "_redis_listen_with_retries/_redis_connect/.pubsub/.channel/.host_id",
-    _CLUSTER,
-    "[broadcast] redis_url (several nodes) does not work",
-)
-def _sio_redis_manager() -> None:
-    import socketio
-    from socketio import async_pubsub_manager, async_redis_manager
-
-    server = socketio.AsyncServer(async_mode="asgi")
-    _expect(server.manager_initialized is False, "no manager_initialized flag")
-    manager = socketio.AsyncRedisManager("redis://127.0.0.1:1/0", channel="probe")
-    for attr in ("pubsub", "channel", "host_id"):
-        _expect(hasattr(manager, attr), f"no .{attr}")
-    for method in ("_handle_emit", "_publish", "_redis_connect"):
-        _expect(callable(getattr(manager, method, None)), f"no {method}()")
-    _expect(inspect.isasyncgenfunction(manager._redis_listen_with_retries), "no _redis_listen_with_retries()")
-    _expect(
-        "self._redis_listen_with_retries()"
-        in inspect.getsource(async_redis_manager.AsyncRedisManager._listen),
-        "_listen() no longer reads _redis_listen_with_retries()",
-    )
-    thread = inspect.getsource(async_pubsub_manager.AsyncPubSubManager._thread)
-    _expect("self._handle_emit(data)" in thread, "_thread() no longer hands emits to _handle_emit()")
 
 
 # -- uvicorn (daemon.py, server/fanout.py) ----------------------------------------------------

@@ -73,7 +73,6 @@ class Broadcaster:
         hub: Hub,
         *,
         node: str,
-        client_manager: socketio.AsyncManager | None = None,
         metrics: Metrics | None = None,
         auth: Auth | None = None,
     ) -> None:
@@ -89,7 +88,6 @@ class Broadcaster:
             cors = "*"
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
-            client_manager=client_manager,
             cors_allowed_origins=cors,
             # Never "Access-Control-Allow-Credentials: true": no other origin's page may
             # ride on the browser's cookies (a panel elsewhere passes auth.token instead).

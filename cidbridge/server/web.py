@@ -36,7 +36,7 @@ from cidbridge.lines.pushed import PushedCalls
 from cidbridge.outputs import Outputs
 from cidbridge.server.auth import Auth
 from cidbridge.server.broadcast import Broadcaster
-from cidbridge.server.cluster import ClusterLink, RedisLink
+from cidbridge.server.cluster import ClusterLink, redis_client
 from cidbridge.server.connections import ConnectionGuard, connection_budget, descriptor_limit
 from cidbridge.server.directory_api import DirectoryApi
 from cidbridge.server.guards import OriginLog, allowed_hosts, guarded
@@ -76,21 +76,15 @@ class WebServer:
         self.lines = lines
         self.outputs = outputs if outputs is not None else Outputs()
         self.node = node_name(config)
-        manager = None
-        if config.broadcast.redis_url:
-            manager = RedisLink(
-                config.broadcast.redis_url,
-                channel=config.broadcast.channel,
-                event_name=config.server.event_name,
-            )
         self.metrics = Metrics(self._metrics_state)
         #: The one token check (HTTP and Socket.IO); tokens follow reloads through self.http.
         self.auth = Auth(lambda: self.http.tokens)
-        self.broadcaster = Broadcaster(
-            config, hub, node=self.node, client_manager=manager, metrics=self.metrics, auth=self.auth
-        )
-        self.cluster = ClusterLink(manager, hub, self.node) if manager is not None else None
-        if self.cluster is not None:
+        self.broadcaster = Broadcaster(config, hub, node=self.node, metrics=self.metrics, auth=self.auth)
+        #: With ``[broadcast] redis_url``: events shared with the other nodes (Redis Streams).
+        self.cluster: ClusterLink | None = None
+        if config.broadcast.redis_url:
+            client = redis_client(config.broadcast.redis_url)
+            self.cluster = ClusterLink(client, hub, self.node, channel=config.broadcast.channel)
             self.broadcaster.publish_remote = self.cluster.publish
         self.ingest = Ingest(posted, auth=self.auth, metrics=self.metrics)
         hub.sinks.extend([self.broadcaster, self.metrics])
@@ -180,8 +174,8 @@ class WebServer:
         status: dict[str, Any] = {"node": self.node, "clients": self.broadcaster.clients}
         if self.cluster is not None:
             status["cluster"] = {
-                "redis": "connected" if self.cluster.manager.subscribed else "disconnected",
-                "peers": sorted(self.cluster.contiguous),
+                "redis": "connected" if self.cluster.connected else "disconnected",
+                "peers": self.cluster.peers,
             }
         return status
 

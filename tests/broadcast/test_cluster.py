@@ -115,59 +115,69 @@ def test_redis_restart_resubscribes_and_repairs_the_gap(nodes, redis):
     assert numbers == ["0222220001", "0222220002", "0222220003"]
 
 
-class _FakeManager:
-    event_name = "cti-event"
-    subscribed = True
-
-    def __init__(self) -> None:
-        self.link = None
-        self.published: list[tuple[str, dict]] = []
-
-    async def publish(self, event: str, payload: dict, room: str) -> bool:
-        self.published.append((event, payload))
-        return True
+def _own_event(store, number: str) -> int:
+    """Commit one of this node's own events straight to its log; its id."""
+    return store.append({"v": 1, "type": "call", "call_id": f"c-{number}", "line": "desk",
+                         "number": number, "time": "2026-11-26T10:00:00.000+09:00"})  # fmt: skip
 
 
-class _FakeHub:
-    store = None
-
-    def __init__(self) -> None:
-        self.relayed: list[dict] = []
-
-    async def relay(self, payload: dict) -> dict:
-        self.relayed.append(payload)
-        return payload
-
-
-def test_mirroring_keeps_each_event_once_and_asks_for_gaps():
+def test_streams_resume_from_the_log_and_never_mirror_twice(tmp_path, redis):
+    """Two links in one process, each with its own call log, on a real redis-server: the
+    reader resumes from what its log holds, re-added events are not mirrored again."""
     import asyncio
 
-    from cidbridge.server.cluster import RESEND, SYNC, ClusterLink
+    from cidbridge.hub import Hub
+    from cidbridge.server.cluster import ClusterLink, redis_client
+    from cidbridge.store import CallLog
 
-    manager, hub = _FakeManager(), _FakeHub()
-    link = ClusterLink(manager, hub, "node-b")  # type: ignore[arg-type]
+    a_log = CallLog(tmp_path / "a.sqlite").open()
+    b_log = CallLog(tmp_path / "b.sqlite").open()
 
-    def event(event_id: int, prev: int) -> dict:
-        return {"id": event_id, "prev": prev, "node": "node-a", "type": "call", "time": "t"}
+    def link(store, node: str) -> ClusterLink:
+        return ClusterLink(redis_client(redis.url), Hub(store), node, channel="test")
+
+    def mirrored() -> list[int]:
+        return [e["origin"]["id"] for e in b_log.events_after(0, 100) if "origin" in e]
+
+    async def until(condition, what: str) -> None:
+        for _ in range(500):
+            if condition():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}")
 
     async def scenario() -> None:
-        await link.receive("cti-event", event(5, 0))
-        await link.receive("cti-event", event(5, 0))  # a duplicate
-        await link.receive("cti-event", event(9, 7))  # 7 never arrived: a gap
-        assert manager.published == [(SYNC, {"node": "node-b", "have": {"node-a": 5}})]
-        assert link.contiguous["node-a"] == 5
-        resend = {"node": "node-a", "to": "node-b", "events": [event(7, 5), event(9, 7)]}
-        await link.receive(RESEND, resend)
-        await link.receive(RESEND, {**resend, "to": "node-c"})  # someone else's
-        await link.receive(SYNC, {"node": "node-c", "have": {"node-a": 3}})  # asks node-a, not us
-        assert len(manager.published) == 1
+        a, b = link(a_log, "node-a"), link(b_log, "node-b")
+        a.start()
+        b.start()
+        try:
+            first = [_own_event(a_log, f"02111100{n:02d}") for n in range(3)]
+            await a.publish({})
+            await until(lambda: mirrored() == first, "B mirroring A's events")
+            await b.close()
+            later = _own_event(a_log, "0211110099")  # while B is away
+            await a.publish({})
+            b = link(b_log, "node-b")  # B restarts: it reads on from what its log holds
+            b.start()
+            await until(lambda: mirrored() == [*first, later], "B catching up after its restart")
+            redis.stop()
+            await until(lambda: not a.connected and not b.connected, "both noticing Redis is gone")
+            published = a.counts["published"]
+            redis.start()  # empty: A adds its own events again, B must not mirror them twice
+            await until(lambda: a.connected and b.connected, "both reconnected")
+            newest = _own_event(a_log, "0211110100")
+            await a.publish({})
+            await until(lambda: a.counts["published"] == published + 5, "A adding its 4 events again, and 1")
+            await until(lambda: newest in mirrored(), "the event after the restart")
+            assert mirrored() == [*first, later, newest]
+            assert b.counts["mirrored"] == 2  # this B (since its restart): the one it missed, the newest
+            assert b.peers == ["node-a"] and a.peers == ["node-b"]
+        finally:
+            await a.close()
+            await b.close()
 
-    asyncio.run(scenario())
-    assert [e["origin"] for e in hub.relayed] == [
-        {"node": "node-a", "id": 5},
-        {"node": "node-a", "id": 9},
-        {"node": "node-a", "id": 7},
-    ]
-    assert all("prev" not in e and "id" not in e and "node" not in e for e in hub.relayed)
-    assert link.contiguous["node-a"] == 9
-    assert link.counts["duplicates"] == 2
+    try:
+        asyncio.run(scenario())
+    finally:
+        a_log.close()
+        b_log.close()

@@ -5,7 +5,7 @@ python-engineio, python-socketio, uvicorn or Python that removes or reshapes one
 here with the library, its version, the name and the file that uses it.  The
 behaviour behind the names is tested elsewhere (tests/broadcast/test_fanout.py: the
 direct path is taken by a real WebSocket client; tests/service/test_idle.py: the idle
-server does not wake up; tests/broadcast/test_cluster.py: the Redis link).
+server does not wake up).
 """
 
 from __future__ import annotations
