@@ -181,3 +181,22 @@ def test_streams_resume_from_the_log_and_never_mirror_twice(tmp_path, redis):
     finally:
         a_log.close()
         b_log.close()
+
+
+def test_every_redis_url_the_config_accepts_makes_a_client():
+    from cidbridge.config.server import REDIS_SCHEMES
+    from cidbridge.server.cluster import redis_client
+
+    urls = {
+        "redis": "redis://127.0.0.1:6379/0",
+        "rediss": "rediss://127.0.0.1:6380/1",
+        "unix": "unix:///run/redis.sock?db=2",
+        "valkey": "valkey://127.0.0.1:6379/0",
+        "valkeys": "valkeys://127.0.0.1:6380/0",
+        "redis+sentinel": "redis+sentinel://:secret@10.0.0.1:26379,10.0.0.2:26379/0/calls",
+        "valkey+sentinel": "valkey+sentinel://10.0.0.1:26379/0",
+    }
+    assert set(urls) == set(REDIS_SCHEMES)
+    for url in urls.values():
+        client = redis_client(url)  # connects lazily: nothing is dialled here
+        assert hasattr(client, "xread"), url
