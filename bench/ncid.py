@@ -41,20 +41,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE / "fanout"))
+sys.path.insert(0, str(ROOT))
 import run as fanout  # noqa: E402  (the fan-out bench's helpers: load generator, pinning, machine)
+
+from tests.support.ncid_client import ncid_client_script as find_ncid_client  # noqa: E402
 
 RING_GAP = 1.0
 
 
 def ncid_client_script() -> Path:
-    env = os.environ.get("CIDBRIDGE_NCID_CLIENT")
-    if env:
-        return Path(env)
-    for parent in (ROOT, *ROOT.parents):
-        candidate = parent / "shared" / "peers" / "ncid" / "ncid"
-        if candidate.is_file():
-            return candidate
-    sys.exit("bench/ncid: the NCID client (shared/peers/ncid/ncid) is not here; set CIDBRIDGE_NCID_CLIENT")
+    script = find_ncid_client()
+    if script is None:
+        sys.exit("bench/ncid: no NCID client (shared/peers/ncid/ncid); set CIDBRIDGE_NCID_CLIENT")
+    return script
 
 
 def start_daemon(workdir: Path, tty_path: str) -> tuple[subprocess.Popen[str], str, int]:

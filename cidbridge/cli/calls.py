@@ -19,7 +19,7 @@ from rich.text import Text
 
 from cidbridge import config as config_module
 from cidbridge.cli.errors import STORE, USAGE, fail
-from cidbridge.cli.show import json_safe
+from cidbridge.cli.show import json_safe, plain
 from cidbridge.store import CallLog, CallQuery, StoreError
 from cidbridge.store.export import calls_csv
 from cidbridge.store.timespec import TimeSpecError, parse_time
@@ -92,17 +92,6 @@ def log_path(config: Path | None, db: Path | None) -> Path:
         except config_module.ConfigError as exc:
             fail(str(exc), USAGE)
     return config_module.StoreConfig().path
-
-
-def plain(value: object) -> Text:
-    """Caller-supplied text for the terminal: never markup, no control characters.
-
-    Rich prints a ``Text`` as it is (``[/]`` stays ``[/]``) but passes ESC through,
-    so a name holding a terminal escape could clear or retitle the screen; every
-    non-printable character is dropped here.
-    """
-    text = "" if value is None else str(value)
-    return Text("".join(ch if ch.isprintable() else " " if ch in "\n\t" else "" for ch in text))
 
 
 def caller_text(call: dict[str, Any]) -> str:

@@ -24,9 +24,10 @@ from rich.table import Table
 
 from cidbridge import config as config_module
 from cidbridge import numbers
-from cidbridge.cli.calls import log_path, plain
+from cidbridge.cli.calls import log_path
 from cidbridge.cli.errors import STORE, USAGE, fail
 from cidbridge.cli.help import Command, Group
+from cidbridge.cli.show import plain
 from cidbridge.core.blocking import NUMBER, PREFIX, WITHHELD, WITHHELD_REASONS, BadRule, BlockRule
 from cidbridge.phonebook import detect_format, read_entries, write_csv
 from cidbridge.store import CallLog, StoreError

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from rich.markup import escape
+from rich.text import Text
 
 from cidbridge.core.frames import visible_text
 
@@ -26,6 +27,15 @@ _JSON_UNSAFE = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u202
 def markup_safe(text: object) -> str:
     """``text`` for a Rich string (a table cell, ``console.print``): escapes shown, markup inert."""
     return escape(visible_text(str(text)))
+
+
+def plain(value: object) -> Text:
+    """``value`` as a Rich ``Text`` (a table cell, ``console.print``): never markup, escapes shown.
+
+    Rich prints a ``Text`` as it is (``[/]`` stays ``[/]``) but would pass ESC through;
+    control characters are written as escapes, like :func:`markup_safe` does.
+    """
+    return Text(visible_text("" if value is None else str(value)))
 
 
 def json_safe(value: Any, **options: Any) -> str:

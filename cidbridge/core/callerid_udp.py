@@ -34,6 +34,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from cidbridge.core.frames import event_time
+
 __all__ = [
     "CALL_RECORD_LEN",
     "DETAIL_RECORD_LEN",
@@ -226,7 +228,7 @@ class RecordFeed:
             call = self._calls[call_id] = _Call()
             while len(self._calls) > 512:
                 self._calls.popitem(last=False)
-        when = _when(event.get("time"))
+        when = event_time(event.get("time"))
         line = self.line_number(str(event.get("line", "")))
         rings = int(event.get("ring_count") or 0)
         out: list[bytes] = []
@@ -261,12 +263,3 @@ class RecordFeed:
             duration=duration,
             rings=rings,
         )
-
-
-def _when(value: object) -> datetime:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass
-    return datetime.now().astimezone()

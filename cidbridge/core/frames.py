@@ -23,6 +23,7 @@ instead (``cidbridge decode``, ``monitor``, ``probe``).
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, NamedTuple
 
 PRIVATE = "private"
@@ -208,3 +209,16 @@ def _apply(frame: Frame, fix: Any) -> Frame:
         if fixed != value:
             changes[field] = fixed
     return frame._replace(**changes) if changes else frame
+
+
+def event_time(value: object) -> datetime:
+    """An event's ISO ``time`` as the daemon's wall clock showed it (now if unreadable).
+
+    For the protocols that print a call's date and time (NCID, CallerID.com records).
+    """
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return datetime.now().astimezone()

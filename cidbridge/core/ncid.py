@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cidbridge.core.frames import event_time
+
 __all__ = [
     "API_LINE",
     "MAX_CLIENT_LINE",
@@ -100,16 +102,6 @@ def startup_end(country: str) -> list[str]:
     return [f"OPT: country: {clean(country).upper() or 'US'}", "300 End of connection startup"]
 
 
-def _when(value: object) -> datetime:
-    """An event's ISO time as the daemon's wall clock showed it (now if unreadable)."""
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass
-    return datetime.now().astimezone()
-
-
 def _number(number: object, absence: object) -> str:
     if isinstance(number, str) and number.strip():
         return clean(number.translate(_NUMBER_SEPARATORS)) or clean(number) or NO_NUMBER
@@ -163,7 +155,7 @@ class NcidFeed:
 
     def lines(self, event: Mapping[str, Any]) -> list[str]:
         kind = event.get("type")
-        when = _when(event.get("time"))
+        when = event_time(event.get("time"))
         if kind == "line":
             name = clean(event.get("line", ""))
             if event.get("state") == "down":
@@ -238,7 +230,7 @@ def call_log(
             continue
         event = dict(call)
         event["blocked"] = call.get("blocked") or call.get("outcome") == "blocked"
-        lines.append(call_line(feed.label(event) + "LOG", event, _when(call.get("started"))))
+        lines.append(call_line(feed.label(event) + "LOG", event, event_time(call.get("started"))))
     if not lines:
         return ["252 Call log empty"]
     return ["254 Start of call log", *lines, "250 End of call log"]

@@ -24,7 +24,7 @@ from typing import Any
 
 from cidbridge.core.frames import Frame
 from cidbridge.core.source import CallSource
-from cidbridge.lines.serial_line import EventSink
+from cidbridge.lines.status import EventSink
 
 __all__ = ["IDLE_FORGET", "MAX_LINES", "LineTaken", "PushedCalls", "posted_calls"]
 
@@ -60,14 +60,6 @@ class PushedCalls:
         #: One frame at a time, from the tracker to the last event committed: a report's
         #: events reach the hub together and in order, and a tracker is not re-entrant.
         self._lock = asyncio.Lock()
-
-    @property
-    def ring_gap(self) -> float:
-        return self.calls.ring_gap
-
-    @property
-    def ringless_timeout(self) -> float:
-        return self.calls.ringless_timeout
 
     async def receive(self, frame: Frame, channel: str | None, now: float | None = None) -> list[Any]:
         """Track ``frame`` on ``channel``'s line; what the sink committed for each event it caused.

@@ -26,8 +26,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import serial
 
@@ -43,6 +42,7 @@ from cidbridge.lines.diagnose import describe_open_error
 from cidbridge.lines.pathwatch import PathWatch
 from cidbridge.lines.port import close_port, is_url, open_port
 from cidbridge.lines.reject import Rejecter
+from cidbridge.lines.status import EventSink, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +53,11 @@ BACKOFF_MAX = 30.0
 CLOSE_TIMEOUT = 2.0
 
 
-class EventSink(Protocol):
-    """Where a line sends what happened (the hub)."""
-
-    async def publish(self, event: CallEvent) -> object: ...
-
-    async def line_state(self, line: str, state: str, reason: str | None = None) -> object: ...
-
-
 class LineLost(Exception):
     """The port stopped working; the message is the reason shown to users."""
 
 
-class Line:
+class Line(SourceStatus):
     """Keeps one configured line running.  Create it, then ``await run()`` until cancelled."""
 
     def __init__(
@@ -77,6 +69,7 @@ class Line:
         ringless_timeout: float = 45.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self.config = config
         self.sink = sink
         self.clock = clock
@@ -89,14 +82,8 @@ class Line:
             ringless_timeout=ringless_timeout,
             call_ids=restart_safe,  # logged: unique across restarts
         )
-        self.state = "starting"
-        self.reason: str | None = None
-        #: When the state last changed, ISO 8601 (for /healthz).
-        self.since = _now_iso()
         #: Sessions that reached ``up``, the first included.
         self.sessions_up = 0
-        #: Set after the first attempt, up or not (the daemon waits for it at start).
-        self.first_attempt_done = asyncio.Event()
         self.capture = RawCapture(config.capture, config.capture_max_bytes) if config.capture else None
         self._last_heard = self.clock()
         #: Hangs up on blocked callers while a modem session runs (block_action = "hangup").
@@ -109,14 +96,6 @@ class Line:
     @property
     def decoder(self) -> Decoder:
         return self.calls.decoder  # type: ignore[return-value]
-
-    @property
-    def ring_gap(self) -> float:
-        return self.calls.ring_gap
-
-    @property
-    def ringless_timeout(self) -> float:
-        return self.calls.ringless_timeout
 
     @property
     def names(self) -> list[str]:
@@ -308,23 +287,11 @@ class Line:
         if self._rejecter is not None and isinstance(committed, dict):
             self._rejecter.consider(committed)  # a blocked caller: hang up (lines/reject.py)
 
-    async def _set_state(self, state: str, reason: str | None) -> None:
-        if state == self.state and reason == self.reason:
-            return
-        if state == "down" and self.state == "down":
-            self.reason = reason  # still down, possibly for a new reason: no new event
-            return
-        self.state, self.reason, self.since = state, reason, _now_iso()
-        if state == "up":
+    def _log_state(self) -> None:
+        if self.state == "up":
             log.info("line %s up on %s", self.name, self.config.port)
         else:
-            log.warning("line %s down: %s", self.name, reason)
-        for name in self.names:
-            await self.sink.line_state(name, state, reason)
-
-
-def _now_iso() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
+            log.warning("line %s down: %s", self.name, self.reason)
 
 
 def _brief(exc: BaseException) -> str:

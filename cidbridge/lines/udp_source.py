@@ -31,7 +31,6 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from cidbridge.call_ids import restart_safe
@@ -40,7 +39,7 @@ from cidbridge.core.callerid_udp import Deduper, PacketError, parse_packet
 from cidbridge.core.formats.callerid_com import CallerIdComDecoder
 from cidbridge.core.source import CallSource
 from cidbridge.lines.pushed import PushedCalls
-from cidbridge.lines.serial_line import EventSink
+from cidbridge.lines.status import EventSink, SourceStatus, now_iso
 from cidbridge.server.security import LogLimiter
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ class _Receiver(asyncio.DatagramProtocol):
         log.debug("udp source: %s", exc)
 
 
-class UdpSource:
+class UdpSource(SourceStatus):
     """Listens for Ethernet Link packets; create it, then ``await run()`` until cancelled."""
 
     def __init__(
@@ -76,6 +75,7 @@ class UdpSource:
         ringless_timeout: float = 45.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self.config = config
         self.sink = sink
         self.clock = clock
@@ -100,10 +100,6 @@ class UdpSource:
         self.packets = dict.fromkeys(RESULTS, 0)
         #: unit number → what /healthz shows about it.
         self.units: dict[int, dict[str, Any]] = {}
-        self.state = "starting"
-        self.reason: str | None = None
-        self.since = _now_iso()
-        self.first_attempt_done = asyncio.Event()
         self.bound: tuple[str, int] | None = None
         self._waiting: deque[tuple[bytes, str, float]] = deque()
         self._wake = asyncio.Event()
@@ -234,23 +230,16 @@ class UdpSource:
         self.units[packet.unit] = {
             "address": address,
             "serial": packet.serial,
-            "last_heard": _now_iso(),
+            "last_heard": now_iso(),
             "packets": self.units.get(packet.unit, {}).get("packets", 0) + 1,
         }
         for frame in self.decoder.feed(packet.record + b"\r\n", now):
             channel = getattr(frame, "line", None) or "00"
             await self.calls.receive(frame, f"{packet.unit}:{channel}", now)
 
-    async def _set_state(self, state: str, reason: str | None) -> None:
-        if (state, reason) == (self.state, self.reason):
-            return
-        if state == "down" and self.state == "down":
-            self.reason = reason
-            return
-        self.state, self.reason, self.since = state, reason, _now_iso()
-        if state == "down":
-            log.warning("udp source down: %s", reason)
-        await self.sink.line_state(self.name, state, reason)
+    def _log_state(self) -> None:
+        if self.state == "down":
+            log.warning("udp source down: %s", self.reason)
 
 
 def owns_line(config: UdpConfig, line: str) -> bool:
@@ -261,7 +250,3 @@ def owns_line(config: UdpConfig, line: str) -> bool:
         return True
     unit, sep, channel = line.partition(":")
     return bool(sep) and unit.isdigit() and channel.isdigit()
-
-
-def _now_iso() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")

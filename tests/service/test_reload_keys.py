@@ -209,11 +209,11 @@ CASES: dict[str, Case] = {
     ),
     "store.synchronous": Case(lambda tmp: {"store": {"synchronous": "full"}}, lambda d: d.store.synchronous),
     "calls.ring_gap": Case(
-        lambda tmp: {"calls": {"ring_gap": 12}}, lambda d: (_line(d).ring_gap, d.posted.ring_gap)
+        lambda tmp: {"calls": {"ring_gap": 12}}, lambda d: (_line(d).calls.ring_gap, d.posted.calls.ring_gap)
     ),
     "calls.ringless_timeout": Case(
         lambda tmp: {"calls": {"ringless_timeout": 60}},
-        lambda d: (_line(d).ringless_timeout, d.posted.ringless_timeout),
+        lambda d: (_line(d).calls.ringless_timeout, d.posted.calls.ringless_timeout),
     ),
     "calls.region": Case(lambda tmp: {"calls": {"region": "US"}}, lambda d: d.hub.region),
     "calls.replay_calls": Case(
