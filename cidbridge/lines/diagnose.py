@@ -49,36 +49,52 @@ def describe_open_error(port: str, exc: BaseException) -> str:
 
 
 def describe_busy(port: str) -> str:
-    """``port`` is held by another program: name it when we can see it."""
+    """``port`` is held by another program: name it when we can see it.
+
+    The process holding the port's lock is named (a process that only has the port
+    open, like a terminal, is not the one in the way), else every process with it open.
+    """
     holders = port_holders(port)
-    if any(name == "ModemManager" for _, name in holders):
+    if any(pid == os.getpid() for pid, _, locked in holders if locked):
+        return f"{port} is still held by this cidbridge (its previous attempt is closing it); retrying"
+    others = [(pid, name, locked) for pid, name, locked in holders if pid != os.getpid()]
+    named = [(pid, name) for pid, name, locked in others if locked] or [(p, n) for p, n, _ in others]
+    if any(name == "ModemManager" for _, name in named):
         return f"ModemManager is holding {port}; {UDEV_HINT}"
-    if holders:
-        who = ", ".join(f"{name} (pid {pid})" for pid, name in holders)
+    if named:
+        who = ", ".join(f"{name} (pid {pid})" for pid, name in named)
         return f"{port} is in use by {who}; stop it first"
     hint = f"; ModemManager is running: {UDEV_HINT}" if modemmanager_running() else ""
     return f"{port} is in use by another program (find it with: sudo fuser -v {_real(port)}){hint}"
 
 
-def port_holders(port: str) -> list[tuple[int, str]]:
-    """Processes (pid, name) with ``port`` open, among those whose fds this user may read."""
+def port_holders(port: str) -> list[tuple[int, str, bool]]:
+    """Processes (pid, name, holds its lock) with ``port`` open, among those this user may see.
+
+    "Holds its lock": the open file has a lock (``lock:`` in ``/proc/PID/fdinfo/FD``,
+    the flock pyserial's ``exclusive`` takes), wherever it was inherited.
+    """
     target = _real(port)
-    found: list[tuple[int, str]] = []
-    me = os.getpid()
+    found: list[tuple[int, str, bool]] = []
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == me:
+        if not proc.name.isdigit():
             continue
         try:
             fds = list((proc / "fd").iterdir())
         except OSError:
             continue  # gone, or not ours to see
+        opened = locked = False
         for fd in fds:
             try:
-                if os.readlink(fd) == target:
-                    found.append((int(proc.name), _process_name(proc)))
-                    break
+                if os.readlink(fd) != target:
+                    continue
+                opened = True
+                info = (proc / "fdinfo" / fd.name).read_text()
             except OSError:
                 continue
+            locked = locked or "\nlock:" in info
+        if opened:
+            found.append((int(proc.name), _process_name(proc), locked))
     return found
 
 

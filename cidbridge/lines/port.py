@@ -66,12 +66,20 @@ async def close_port(writer: asyncio.StreamWriter, *tasks: asyncio.Task[Any], ti
     """Cancel ``tasks`` (the port's readers), close the port and wait until it is closed.
 
     Waiting matters: the file descriptor and its lock must be released before the same
-    path is opened again.  A port that will not close within ``timeout`` is left to
-    the transport; a failure to close is not an error worth raising here.
+    path is opened again.  So the port is aborted, not closed gracefully: what was not
+    sent yet is dropped, both in the transport and in the tty's output queue, since a
+    device that stopped reading (a hung modem, a flow-control line held) would keep a
+    graceful close draining, and the port locked by this very process, for as long as
+    it stays that way.  A port that will not close within ``timeout`` is left to the
+    transport; a failure to close is not an error worth raising here.
     """
     for task in tasks:
         task.cancel()
-    writer.close()
+    port = writer.transport.get_extra_info("serial")
+    if port is not None and hasattr(port, "reset_output_buffer"):
+        with contextlib.suppress(Exception):
+            port.reset_output_buffer()  # tcflush(TCOFLUSH): nothing left for close() to wait on
+    writer.transport.abort()
     # gather, not a suppress(BaseException): the caller's own cancellation must go through.
     await asyncio.gather(*tasks, return_exceptions=True)
     with contextlib.suppress(Exception):

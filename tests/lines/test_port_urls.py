@@ -8,7 +8,7 @@ import os
 
 from cidbridge.lines.capture import RawCapture
 from cidbridge.lines.diagnose import describe_open_error
-from cidbridge.lines.port import open_port
+from cidbridge.lines.port import close_port, open_port
 from cidbridge.sim.boxes import Box
 from cidbridge.sim.modem import Caller, SimulatedModem
 from cidbridge.sim.pty import PtyDevice
@@ -130,3 +130,37 @@ def test_capture_rotates_by_size(tmp_path):
     assert b"".join(p.read_bytes() for p in kept if p.exists()) == b"0123456789abcdefghijklmnopqrstuv"
     assert all(p.stat().st_size <= 10 for p in kept if p.exists())
     assert not path.with_name("cap.bin.4").exists()
+
+
+def test_a_closed_session_releases_the_port_even_with_output_that_cannot_drain():
+    """A device that stops reading (a hung modem, flow control off) leaves bytes unsent;
+    closing the session must still release the port and its lock, or the next session
+    finds the port "in use" by this very daemon until the bytes go (they never may)."""
+    master, slave = os.openpty()  # nobody ever reads the master: nothing drains
+    path = os.ttyname(slave)
+
+    async def scenario() -> None:
+        _, writer = await open_port(path, 115200)
+        writer.write(b"AT\r" * 300_000)  # far beyond what the pty holds
+        await close_port(writer, timeout=0.5)
+        _, again = await open_port(path, 115200)  # would raise: could not exclusively lock
+        await close_port(again, timeout=0.5)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_a_lock_this_process_holds_is_named_as_its_own():
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    held = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        reason = describe_open_error(path, OSError(11, "Resource temporarily unavailable"))
+    finally:
+        for fd in (held, master, slave):
+            os.close(fd)
+    assert "this cidbridge" in reason and "in use by python" not in reason
