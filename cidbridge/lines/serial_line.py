@@ -69,10 +69,8 @@ class Line(SourceStatus):
         ringless_timeout: float = 45.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__()
+        super().__init__(sink, clock)
         self.config = config
-        self.sink = sink
-        self.clock = clock
         #: The decoder and a call tracker per channel (sans-I/O: bytes and the time in, events out).
         self.calls = CallSource(
             config.name,

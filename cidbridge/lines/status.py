@@ -10,6 +10,7 @@ down for a new reason updates the reason quietly, it does not repeat the event.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -31,9 +32,10 @@ def now_iso() -> str:
 class SourceStatus:
     """A source's ``state`` (``starting``, ``up``, ``down``), its ``reason`` and ``since``."""
 
-    sink: EventSink
-
-    def __init__(self) -> None:
+    def __init__(self, sink: EventSink, clock: Callable[[], float]) -> None:
+        self.sink = sink
+        #: Monotonic seconds: the source's call timers run on it.
+        self.clock = clock
         self.state = "starting"
         self.reason: str | None = None
         #: When the state last changed, ISO 8601 (for /healthz).

@@ -75,10 +75,8 @@ class UdpSource(SourceStatus):
         ringless_timeout: float = 45.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__()
+        super().__init__(sink, clock)
         self.config = config
-        self.sink = sink
-        self.clock = clock
         self.name = UDP_SOURCE_NAME
         self.decoder = CallerIdComDecoder()
         #: A tracker per ``unit:line``, fed packet by packet, with its own timers.
