@@ -99,6 +99,8 @@ class HostCheck:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        # Host names are case-insensitive; Starlette 1.7 (our floor) compares them as given.
+        scope["headers"] = [(k, v.lower()) if k == b"host" else (k, v) for k, v in scope["headers"]]
         await self._check(scope, receive, send)
         if not scope.get(_ADMITTED):
             host = (Headers(scope=scope).get("host") or "")[:100]
