@@ -10,12 +10,9 @@ import asyncio
 import os
 import shutil
 import threading
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from cidbridge.core.tracker import CallEvent
 from cidbridge.hub import Hub
@@ -71,21 +68,6 @@ TEXTS_SHOWN = """() => {
   found.push(document.title);
   return found;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
-    )
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class Panel:

@@ -8,24 +8,12 @@ Korean to a Korean browser.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from tests.calls.helpers import RING_GAP, call, free_port, log_events, wait_for_end
-
-CHROMIUM = os.environ.get("CIDBRIDGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-WAIT_MS = 15_000
+from tests.calls.panel_support import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
 
 # Records desktop notifications instead of showing them (headless has no desktop).
 FAKE_NOTIFICATION = """
@@ -37,26 +25,6 @@ window.Notification = class {
   close() {}
 };
 """
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[object]:
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
-    )
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright) -> Iterator[object]:
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    try:
-        yield browser
-    finally:
-        browser.close()
 
 
 def open_panel(browser, url: str, locale: str = "en-US"):

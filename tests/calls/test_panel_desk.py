@@ -23,7 +23,6 @@ from tests.calls.panel_support import (
     TEXTS_SHOWN,
     WAIT_MS,
     Panel,
-    browser,  # noqa: F401  (a fixture)
     card,
     days_ago,
     english_left,
@@ -96,13 +95,13 @@ def desk(tmp_path_factory) -> Iterator[Desk]:
         device.close()
 
 
-def open_panel(browser, desk: Desk, **options: Any) -> Panel:  # noqa: F811
+def open_panel(browser, desk: Desk, **options: Any) -> Panel:
     panel = Panel(browser, desk.url, token=TOKEN, **options)
     panel.live()
     return panel
 
 
-def test_caller_card_shows_history_and_a_name_edited_on_one_page_shows_on_another(browser, desk):  # noqa: F811
+def test_caller_card_shows_history_and_a_name_edited_on_one_page_shows_on_another(browser, desk):
     english, korean = open_panel(browser, desk), open_panel(browser, desk, locale="ko-KR")
     try:
         desk.call("0212345678", "LEE JUNHO")
@@ -149,7 +148,7 @@ def test_caller_card_shows_history_and_a_name_edited_on_one_page_shows_on_anothe
         korean.close()
 
 
-def test_a_missed_call_marked_called_back_on_one_page_leaves_every_page(browser, desk):  # noqa: F811
+def test_a_missed_call_marked_called_back_on_one_page_leaves_every_page(browser, desk):
     first, second = open_panel(browser, desk), open_panel(browser, desk, locale="ko-KR")
     try:
         for panel in (first, second):
@@ -173,7 +172,7 @@ def test_a_missed_call_marked_called_back_on_one_page_leaves_every_page(browser,
         second.close()
 
 
-def test_history_finds_calls_by_number_name_and_dates_a_page_at_a_time(browser, desk):  # noqa: F811
+def test_history_finds_calls_by_number_name_and_dates_a_page_at_a_time(browser, desk):
     panel = open_panel(browser, desk)
     page = panel.view("history")
     try:
@@ -214,7 +213,7 @@ def test_history_finds_calls_by_number_name_and_dates_a_page_at_a_time(browser, 
         panel.close()
 
 
-def test_blocked_from_the_card_the_next_call_is_hung_up_on(browser, desk):  # noqa: F811
+def test_blocked_from_the_card_the_next_call_is_hung_up_on(browser, desk):
     panel, other = open_panel(browser, desk), open_panel(browser, desk, locale="ko-KR")
     try:
         other.view("blocks")
@@ -271,7 +270,7 @@ def test_blocked_from_the_card_the_next_call_is_hung_up_on(browser, desk):  # no
 HOSTILE_NAME = "<img src=x onerror=window.__xss=1>"
 
 
-def test_hostile_names_and_notes_are_shown_as_text(browser, desk):  # noqa: F811
+def test_hostile_names_and_notes_are_shown_as_text(browser, desk):
     panel = open_panel(browser, desk)
     page = panel.page
     try:
@@ -294,7 +293,7 @@ def test_hostile_names_and_notes_are_shown_as_text(browser, desk):  # noqa: F811
         panel.close()
 
 
-def test_the_card_is_reachable_and_usable_from_the_keyboard(browser, desk):  # noqa: F811
+def test_the_card_is_reachable_and_usable_from_the_keyboard(browser, desk):
     panel = open_panel(browser, desk)
     page = panel.page
     try:
@@ -325,7 +324,7 @@ def test_the_card_is_reachable_and_usable_from_the_keyboard(browser, desk):  # n
         panel.close()
 
 
-def test_the_ring_sound_plays_and_stays_off_once_turned_off(browser, desk):  # noqa: F811
+def test_the_ring_sound_plays_and_stays_off_once_turned_off(browser, desk):
     panel = open_panel(browser, desk)
     page = panel.page
     try:
@@ -348,7 +347,7 @@ def test_the_ring_sound_plays_and_stays_off_once_turned_off(browser, desk):  # n
         panel.close()
 
 
-def test_status_shows_each_line_and_output_in_words(browser, desk):  # noqa: F811
+def test_status_shows_each_line_and_output_in_words(browser, desk):
     panel = open_panel(browser, desk)
     page = panel.view("status")
     try:
@@ -368,7 +367,7 @@ VIEWS = ("calls", "missed", "history", "blocks", "status")
 
 
 @pytest.mark.parametrize("locale", ["ko-KR", "en-US"])
-def test_every_view_fits_360_px_and_the_korean_page_has_no_english_left(browser, desk, locale):  # noqa: F811
+def test_every_view_fits_360_px_and_the_korean_page_has_no_english_left(browser, desk, locale):
     desk.api("POST", "/api/blocks", {"kind": "prefix", "value": "070", "note": "설문 전화"})
     narrow = open_panel(browser, desk, locale=locale, width=360)
     wide = open_panel(browser, desk, locale=locale, width=1280)

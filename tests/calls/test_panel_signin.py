@@ -16,7 +16,6 @@ from tests.calls.panel_support import (
     TEXTS_SHOWN,
     WAIT_MS,
     Panel,
-    browser,  # noqa: F401  (a fixture)
     english_left,
 )
 
@@ -35,7 +34,7 @@ def sign_in(panel: Panel, token: str, *, remember: bool) -> None:
     page.click("#signin-form button[type=submit]")
 
 
-def test_sign_in_wrong_token_remember_sign_out_and_a_revoked_token(browser, start_daemon):  # noqa: F811
+def test_sign_in_wrong_token_remember_sign_out_and_a_revoked_token(browser, start_daemon):
     daemon = start_daemon([], server={"token": TOKEN})
     panel = Panel(browser, daemon.url)
     page = panel.page
@@ -96,7 +95,7 @@ def test_sign_in_wrong_token_remember_sign_out_and_a_revoked_token(browser, star
         panel.close()
 
 
-def test_the_korean_sign_in_form_fits_360_px(browser, start_daemon):  # noqa: F811
+def test_the_korean_sign_in_form_fits_360_px(browser, start_daemon):
     daemon = start_daemon([], server={"token": TOKEN})
     panel = Panel(browser, daemon.url, locale="ko-KR", width=360)
     page = panel.page
