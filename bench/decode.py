@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import random
 import re
-import sys
 import time
 from collections.abc import Callable
+
+from machine import machine
 
 from cidbridge.core.formats import fsk, make_decoder
 from cidbridge.core.formats.modem_text import encode_block
@@ -39,17 +38,6 @@ from cidbridge.sim.modem import Caller
 
 READ = 4096
 NAMES = ["KIM MINJI", "LEE JUNHO", "PARK SEOYEON", "A N OTHER", "CHOI WOOJIN"]
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    system = f"{platform.system()} {platform.release()}"
-    return f"{cpu}, {os.cpu_count()} cores, {system}; Python {sys.version.split()[0]}"
 
 
 def callers(n: int, rng: random.Random) -> list[Caller]:

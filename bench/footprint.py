@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -41,6 +40,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from machine import machine  # noqa: E402
 
 from cidbridge.sim.modem import SimulatedModem  # noqa: E402
 from cidbridge.sim.pty import PtyDevice  # noqa: E402
@@ -159,20 +160,6 @@ def node_seed_server() -> Iterator[tuple[subprocess.Popen[str], str, float, floa
         proc.wait(15)
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-    return (
-        f"{platform.node()}: {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
-        f"Python {platform.python_version()}, Node {node}"
-    )
-
-
 def run(name: str, server: Callable[[], Any], idle_seconds: float, clients: int) -> dict[str, Any]:
     print(f"{name}: starting, idling {idle_seconds:g} s, then {clients} clients …", flush=True)
     with server() as (proc, url, started, ready_at):
@@ -200,7 +187,7 @@ def main() -> None:
     else:
         print("node: skipped; run `cd bench/fanout && npm ci` for the Node column")
 
-    print(f"\nmachine: {machine()}\n")
+    print(f"\nmachine: {machine(node=True)}\n")
     names = list(results)
     keys = list(next(iter(results.values())))
     width = max(len(k) for k in keys)
@@ -208,7 +195,7 @@ def main() -> None:
     for key in keys:
         print(f"{key:{width}}  " + "  ".join(f"{results[n].get(key)!s:>40}" for n in names))
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "results": results}, indent=2))
+        args.json.write_text(json.dumps({"machine": machine(node=True), "results": results}, indent=2))
 
 
 if __name__ == "__main__":

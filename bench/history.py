@@ -25,8 +25,6 @@ It prints, and asserts nothing: the figures go to the README and bench/README.md
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import sqlite3
 import sys
@@ -37,6 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from machine import machine
+
 from cidbridge.sim.callers import korean_number
 from cidbridge.store import CallLog, CallQuery
 from cidbridge.store.callers import history, missed
@@ -45,19 +45,6 @@ DAYS = 90
 SURNAMES = "김이박최정강조윤장임한오서신권황안송류전홍고문양손배백허유남심노하곽성차주우구민"
 GIVEN = "민지서준예은도윤하은지호수아시우서연주원지우건우채원현우유나은서가온"
 LATIN = ["KIM MINJI", "LEE JUNHO", "PARK SEOYEON", "CHOI WOOJIN", "HANBIT CLINIC", "DAEHAN LOGISTICS"]
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
-        f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}"
-    )
 
 
 def build(path: Path, calls: int, rng: random.Random) -> None:
@@ -155,7 +142,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, help="build (or reuse) the log here instead of a temporary file")
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    print(f"machine: {machine(extra=f'SQLite {sqlite3.sqlite_version}')}")
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "history.sqlite"
         if not path.exists():

@@ -42,7 +42,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE / "fanout"))
 sys.path.insert(0, str(ROOT))
-import run as fanout  # noqa: E402  (the fan-out bench's helpers: load generator, pinning, machine)
+import run as fanout  # noqa: E402  (the fan-out bench's helpers: load generator, pinning)
+from machine import machine  # noqa: E402
 
 from tests.support.ncid_client import ncid_client_script as find_ncid_client  # noqa: E402
 
@@ -201,7 +202,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (HERE / "fanout" / "node_modules" / "socket.io-client").is_dir():
         sys.exit("bench/ncid: run `npm ci` in bench/fanout first")
-    print(f"machine: {fanout.machine()}")
+    print(f"machine: {machine(node=True)}")
     print(f"cidbridge on CPU 0; Node ({args.sio_clients} socket.io clients) and the Tcl client on CPU 1\n")
     master, slave = os.openpty()
     tty.setraw(master)
@@ -247,7 +248,7 @@ def main() -> None:
     sio_p50 = statistics.median(latencies["socket.io (client 0)"])
     for name in list(paths)[:2]:
         print(f"  ratio {name} / socket.io, p50: {statistics.median(latencies[name]) / sio_p50:.2f}")
-    print(f"\nmachine after: {fanout.machine()}")
+    print(f"\nmachine after: {machine(node=True)}")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -25,6 +23,7 @@ import tempfile
 import time
 
 import redis.asyncio as aioredis
+from machine import machine
 
 EVENT = {"v": 1, "type": "call", "call_id": "front-18bcfe56800-1", "line": "front", "number": "01012345678",
          "name": "KIM MINJI", "display": "010-1234-5678", "e164": "+821012345678", "ring_count": 1,
@@ -151,8 +150,7 @@ async def main(n: int) -> None:
     if shutil.which("redis-server") is None:
         sys.exit("redis-server is not installed (apt install redis-server)")
     version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
-    python = platform.python_version()
-    print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, Python {python}, redis {version}")
+    print(f"machine: {machine(extra=f'redis {version}')}")
     print(f"{n} event-sized messages (about {len(json.dumps(EVENT))} bytes), one publisher, one receiver\n")
     rows = []
     for name, run in (("pub/sub", pubsub_run), ("streams", streams_run)):

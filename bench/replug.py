@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine
 
 from cidbridge.config import LineConfig
 from cidbridge.lines.serial_line import Line
@@ -104,7 +104,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         downs, ups = runner(run(args.cycles, Path(folder) / "usb-Sim_Modem-if00"))
     print(f"cidbridge replug bench: {args.cycles} cycles, {args.loop}, Python {sys.version.split()[0]}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
+    print(f"machine: {machine()}")
     print(describe("unplug → down", downs))
     print(describe("plug → up", ups))
 

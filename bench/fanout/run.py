@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import queue
 import shutil
 import statistics
@@ -39,6 +38,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE.parent))
+from machine import machine  # noqa: E402  (bench/machine.py, shared by every bench)
+
 TOKEN = "bench-token-0123456789abcdef"
 NODE = shutil.which("node") or "node"
 #: The call log's ``[store] synchronous`` for cidbridge (``--store-sync``).
@@ -335,24 +337,6 @@ def percentile(values: list[float], p: float) -> float:
 # -- report ---------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        platform.processor(),
-    )
-    node = subprocess.run([NODE, "--version"], capture_output=True, text=True).stdout.strip()
-    load = os.getloadavg()
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, Node {node}; "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-    )
-
-
 def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
@@ -378,7 +362,7 @@ def main() -> None:
         args.clients, args.trials, args.bursts, args.latency_calls = "1,100", 5, 1, 10
     if not (HERE / "node_modules" / "socket.io").is_dir():
         sys.exit("bench/fanout: run `npm ci` in bench/fanout first")
-    print(f"machine: {machine()}")
+    print(f"machine: {machine(node=True)}")
     print(f"cidbridge call log: synchronous={args.store_sync.upper()}")
     print("server pinned to CPU 0, load generator (one Node process) to CPU 1\n")
     header = ("N", "server", "first ms", "last ms", "last p90", "burst/s", "lost", "KiB/client", "emit ms")
@@ -424,7 +408,7 @@ def main() -> None:
         f"p50 {percentile(commits, 50):.2f} ms, p99 {percentile(commits, 99):.2f} ms "
         "(part of every cidbridge time above, none of node's)"
     )
-    print(f"\nmachine after: {machine()}")
+    print(f"\nmachine after: {machine(node=True)}")
 
 
 if __name__ == "__main__":
