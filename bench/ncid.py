@@ -34,9 +34,11 @@ import tempfile
 import threading
 import time
 import tty
+import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -47,7 +49,8 @@ from machine import machine  # noqa: E402
 
 from tests.support.ncid_client import ncid_client_script as find_ncid_client  # noqa: E402
 
-RING_GAP = 1.0
+#: The daemon's ring gap (``fanout.cidbridge_server`` sets the smallest the config allows).
+RING_GAP = fanout.RING_GAP
 
 
 def ncid_client_script() -> Path:
@@ -57,55 +60,22 @@ def ncid_client_script() -> Path:
     return script
 
 
-def start_daemon(workdir: Path, tty_path: str) -> tuple[subprocess.Popen[str], str, int]:
-    config = workdir / "bench.toml"
-    config.write_text(
-        "\n".join(
-            [
-                "[server]",
-                'host = "127.0.0.1"',
-                "port = 0",
-                # One address opens all the socket.io connections: lift the per-address limit.
-                "connect_burst = 1000000",
-                "connect_rate = 1000000.0",
-                "[store]",
-                f'path = "{workdir / "calls.sqlite"}"',
-                "[log]",
-                'level = "warning"',
-                "[calls]",
-                f"ring_gap = {RING_GAP}",
-                "[ncid]",
-                "enabled = true",
-                "port = 0",
-                "[[lines]]",
-                'name = "bench"',
-                f'port = "{tty_path}"',
-                'device = "box"',
-                'format = "modem-text"',
-            ]
-        )
-        + "\n"
-    )
-    proc = subprocess.Popen(
-        fanout.pinned(0, [sys.executable, "-m", "cidbridge", "serve", "--config", str(config)]),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if "panel at" in line:
-            url = line.rsplit("panel at", 1)[1].strip().rstrip("/")
-            with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
-                health = json.loads(response.read())
-            return proc, url, int(health["outputs"]["ncid"]["listen"].rsplit(":", 1)[1])
-        if not line and proc.poll() is not None:
-            break
-    fanout.stop(proc)
-    sys.exit("bench/ncid: cidbridge did not start")
+#: Config lines that turn the NCID server on, on a free port (``fanout.cidbridge_server(extra=...)``).
+NCID_CONFIG = ["[ncid]", "enabled = true", "port = 0"]
+
+
+def health(url: str) -> dict[str, Any]:
+    """The daemon's /healthz (also when it answers 503: a line down)."""
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return json.loads(error.read())
+
+
+def ncid_port(url: str) -> int:
+    """The TCP port the daemon's NCID server listens on (from /healthz)."""
+    return int(health(url)["outputs"]["ncid"]["listen"].rsplit(":", 1)[1])
 
 
 class Seen:
@@ -183,6 +153,9 @@ def raw_client(port: int, seen: Seen) -> socket.socket:
 
 
 def socketio_watcher(gen: subprocess.Popen[str], seen: Seen) -> None:
+    """From now on, each event the load generator's client 0 gets goes into ``seen``."""
+    fanout.command(gen, {"cmd": "watch"}, 10)
+
     def pump() -> None:
         while True:
             try:
@@ -195,6 +168,38 @@ def socketio_watcher(gen: subprocess.Popen[str], seen: Seen) -> None:
     threading.Thread(target=pump, daemon=True).start()
 
 
+def open_pty() -> tuple[int, int, str]:
+    """A raw pseudo-terminal: (master fd, slave fd, the slave's path for ``[[lines]] port``)."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    return master, slave, os.ttyname(slave)
+
+
+def time_call(master: int, number: str, paths: dict[str, Seen]) -> dict[str, float]:
+    """One call into the pty: RING, 0.1 s later the caller-ID block for ``number``.
+
+    Returns the milliseconds from the block's last byte to each path having the call.
+    Wait :data:`RING_GAP` (+0.15 s) after the block before the next call on the same
+    pty, so that each timed block is one new call.
+    """
+    os.write(master, b"RING\r\n")
+    time.sleep(0.1)
+    os.write(master, fanout.cid_block(number))
+    written = time.monotonic_ns()
+    return {name: (seen.wait(number) - written) / 1e6 for name, seen in paths.items()}
+
+
+def report(latencies: dict[str, list[float]], width: int = 28) -> None:
+    """p50, p90, p99 and max of each path's milliseconds, one line each."""
+    for name, values in latencies.items():
+        print(
+            f"  {name:<{width}} p50 {statistics.median(values):6.2f}  "
+            f"p90 {fanout.percentile(values, 90):6.2f}  p99 {fanout.percentile(values, 99):6.2f}  "
+            f"max {max(values):6.2f}  ({len(values)} calls)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100)
@@ -204,9 +209,7 @@ def main() -> None:
         sys.exit("bench/ncid: run `npm ci` in bench/fanout first")
     print(f"machine: {machine(node=True)}")
     print(f"cidbridge on CPU 0; Node ({args.sio_clients} socket.io clients) and the Tcl client on CPU 1\n")
-    master, slave = os.openpty()
-    tty.setraw(master)
-    tty.setraw(slave)
+    master, slave, tty_path = open_pty()
     paths = {
         "ncid (Tcl client printed)": Seen(),
         "ncid (raw TCP line)": Seen(),
@@ -214,37 +217,27 @@ def main() -> None:
     }
     tcl, raw, sio = paths.values()
     with tempfile.TemporaryDirectory(prefix="cidbridge-bench-") as tmp, ExitStack() as stack:
-        daemon, url, port = start_daemon(Path(tmp), os.ttyname(slave))
-        stack.callback(fanout.stop, daemon)
+        url, _ = stack.enter_context(
+            fanout.cidbridge_server(Path(tmp), line_port=tty_path, extra=NCID_CONFIG)
+        )
+        port = ncid_port(url)
         client = tcl_client(port, tcl)
         stack.callback(client.kill)
         sock = raw_client(port, raw)
         stack.callback(sock.close)
         gen = stack.enter_context(fanout.loadgen(url, args.sio_clients))
-        assert gen.stdin is not None
-        gen.stdin.write(json.dumps({"cmd": "watch"}) + "\n")
-        gen.stdin.flush()
-        fanout.read_json_line(gen, 10)
         socketio_watcher(gen, sio)
         time.sleep(1.0)  # every client connected and past its start-up
         latencies: dict[str, list[float]] = {name: [] for name in paths}
         for i in range(args.calls):
-            number = f"0109{i:07d}"
-            os.write(master, b"RING\r\n")
-            time.sleep(0.1)
-            os.write(master, fanout.cid_block(number))
-            written = time.monotonic_ns()
-            for name, seen in paths.items():
-                latencies[name].append((seen.wait(number) - written) / 1e6)
-            time.sleep(max(0.0, RING_GAP + 0.15 - (time.monotonic_ns() - written) / 1e9))
+            started = time.monotonic()
+            for name, ms in time_call(master, f"0109{i:07d}", paths).items():
+                latencies[name].append(ms)
+            time.sleep(max(0.0, RING_GAP + 0.25 - (time.monotonic() - started)))
     os.close(master)
     os.close(slave)
     print("last byte into the pty -> the client has the call (ms):")
-    for name, values in latencies.items():
-        print(
-            f"  {name:<28} p50 {statistics.median(values):6.2f}  p90 {fanout.percentile(values, 90):6.2f}  "
-            f"p99 {fanout.percentile(values, 99):6.2f}  max {max(values):6.2f}  ({len(values)} calls)"
-        )
+    report(latencies)
     sio_p50 = statistics.median(latencies["socket.io (client 0)"])
     for name in list(paths)[:2]:
         print(f"  ratio {name} / socket.io, p50: {statistics.median(latencies[name]) / sio_p50:.2f}")

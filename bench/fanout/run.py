@@ -31,7 +31,7 @@ import threading
 import time
 import tty
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,8 +106,10 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 
 @contextmanager
-def cidbridge_server(workdir: Path, *, line_port: str | None = None) -> Iterator[tuple[str, int]]:
-    """``cidbridge serve`` on CPU 0; yields (base URL, pid)."""
+def cidbridge_server(
+    workdir: Path, *, line_port: str | None = None, extra: Sequence[str] = ()
+) -> Iterator[tuple[str, int]]:
+    """``cidbridge serve`` on CPU 0; yields (base URL, pid).  ``extra``: config lines appended."""
     config = workdir / "bench.toml"
     text = [
         "[server]",
@@ -136,6 +138,7 @@ def cidbridge_server(workdir: Path, *, line_port: str | None = None) -> Iterator
             'device = "box"',
             'format = "modem-text"',
         ]
+    text += extra
     config.write_text("\n".join(text) + "\n")
     proc = subprocess.Popen(
         pinned(0, [sys.executable, "-m", "cidbridge", "serve", "--config", str(config)]),
