@@ -35,7 +35,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,6 +56,8 @@ SUBSCRIBER_QUEUE = 1000
 BLOCKED = "blocked"
 #: Calls whose block verdict is remembered (a call's later events reuse it).
 _VERDICTS = 512
+#: A call event's fields, in the payload's order.
+_EVENT_FIELDS = tuple(field.name for field in fields(CallEvent))
 
 
 class Sink(Protocol):
@@ -148,7 +150,11 @@ class Hub:
 
     async def publish(self, event: CallEvent) -> dict[str, Any]:
         """Commit a call event and broadcast it; return the payload with its ``id``."""
-        payload: dict[str, Any] = {"v": SCHEMA_VERSION, **asdict(event)}
+        # Not dataclasses.asdict: its deep copy of every field (all plain values here)
+        # was a tenth of the time before the commit.
+        payload: dict[str, Any] = {"v": SCHEMA_VERSION}
+        for name in _EVENT_FIELDS:
+            payload[name] = getattr(event, name)
         try:
             payload["display"] = numbers.display(event.number, self.region)
             payload["e164"] = numbers.e164(event.number, self.region)

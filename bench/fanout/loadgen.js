@@ -3,13 +3,16 @@
 //
 //   node loadgen.js URL N OPTIONS_JSON
 //
-// OPTIONS_JSON: {"token": "...", "trigger": "http://.../api/cti/incoming-call"}
+// OPTIONS_JSON: {"token": "...", "trigger": "http://.../api/cti/incoming-call",
+//                "post_tokens": ["...", ...]}  (post_tokens: optional, default [token])
 // Prints {"ready": true, ...} once all N are connected, then answers one JSON line per
 // command read from stdin:
 //   {"cmd": "trial", "k": K, "base": B, "timeout_ms": T}
-//       POST K calls (numbers B..B+K-1) back to back and wait until every client has
-//       all K, or T ms: {"first_ms", "last_ms", "delivered", "expected"} measured from
-//       just before the first POST, on this process's monotonic clock.
+//       POST K calls (numbers B..B+K-1, each on its own line) back to back and wait
+//       until every client has all K, or T ms: {"first_ms", "last_ms", "delivered",
+//       "expected"} measured from just before the first POST, on this process's
+//       monotonic clock.  Then each call is ended ("answered", then "ended" POSTs, not
+//       timed) before the answer is printed.
 //   {"cmd": "watch"}
 //       from now on print {"number", "t_ns"} for every event client 0 receives
 //       (t_ns: CLOCK_MONOTONIC, the clock Python's time.monotonic_ns() reads).
@@ -48,31 +51,50 @@ function finish() {
   const t = trial;
   trial = null;
   clearTimeout(t.timer);
-  out({
+  const result = {
     first_ms: t.first === null ? null : t.first - t.start,
     last_ms: t.done === N ? now() - t.start : null,
     delivered: t.delivered,
     expected: N * t.k,
-  });
+  };
+  // End every call of the trial (cidbridge keeps at most 32 posted lines with a call in
+  // progress; a ringing call ends when it is answered and hung up), then answer: the
+  // next trial starts with no call in progress.
+  const numbers = [...t.numbers];
+  Promise.all(numbers.map((number) => post(number, "answered")))
+    .then(() => Promise.all(numbers.map((number) => post(number, "ended"))))
+    .then(() => out(result));
 }
 
-function post(number) {
-  const body = JSON.stringify({ number, name: "BENCH", line: `b${number}` });
+// Posts go out under each token of options.post_tokens in turn (cidbridge limits the
+// calls one token may post a second, as it would one PBX).
+const postTokens = options.post_tokens || [options.token || ""];
+let posted = 0;
+
+function post(number, event = "ringing") {
+  const body = JSON.stringify({ number, name: "BENCH", line: `b${number}`, event });
+  let done;
+  const answered = new Promise((resolve) => (done = resolve));
   const request = http.request(options.trigger, {
     method: "POST",
     agent,
     headers: {
       "content-type": "application/json",
       "content-length": Buffer.byteLength(body),
-      authorization: `Bearer ${options.token || ""}`,
+      authorization: `Bearer ${postTokens[posted++ % postTokens.length]}`,
     },
   });
   request.on("response", (response) => {
     if (response.statusCode !== 200) process.stderr.write(`trigger answered ${response.statusCode}\n`);
     response.resume();
+    response.on("end", done);
   });
-  request.on("error", (err) => process.stderr.write(`trigger failed: ${err.message}\n`));
+  request.on("error", (err) => {
+    process.stderr.write(`trigger failed: ${err.message}\n`);
+    done();
+  });
   request.end(body);
+  return answered;
 }
 
 function runTrial({ k, base, timeout_ms }) {

@@ -47,6 +47,9 @@ NODE = shutil.which("node") or "node"
 STORE_SYNC = ["normal"]
 #: cidbridge's ring gap in the latency run: the smallest the config allows.
 RING_GAP = 1.0
+#: Tokens the load generator posts calls under, in turn: cidbridge lets one token post
+#: 50 at once and 20 a second (server/ingest.py), and each call takes three posts.
+POST_TOKENS = [f"bench-post-{i}-0123456789abcdef" for i in range(8)]
 
 
 def pinned(cpu: int, argv: list[str]) -> list[str]:
@@ -116,6 +119,7 @@ def cidbridge_server(
         'host = "127.0.0.1"',
         "port = 0",
         f'token = "{TOKEN}"',
+        "tokens = { " + ", ".join(f'p{i} = "{token}"' for i, token in enumerate(POST_TOKENS)) + " }",
         # One address opens thousands of connections here: lift the per-address limit.
         "connect_burst = 1000000",
         "connect_rate = 1000000.0",
@@ -177,7 +181,7 @@ def node_server() -> Iterator[tuple[str, int]]:
 
 @contextmanager
 def loadgen(url: str, clients: int) -> Iterator[subprocess.Popen[str]]:
-    options = {"token": TOKEN, "trigger": f"{url}/api/cti/incoming-call"}
+    options = {"token": TOKEN, "trigger": f"{url}/api/cti/incoming-call", "post_tokens": POST_TOKENS}
     proc = subprocess.Popen(
         pinned(
             1,

@@ -69,6 +69,9 @@ class HttpApp:
         calls_api = CallsApi(hub, auth=auth, replay_calls=lambda: self.replay_calls)
         routes = Starlette(
             routes=[
+                # First: the daemon's own routes (the ingest, where calls arrive) are
+                # matched before the twenty panel routes, on the way to the browsers.
+                *extra_routes,
                 Route("/", self.index),
                 Route("/healthz", self.healthz),
                 *auth.routes,
@@ -76,7 +79,6 @@ class HttpApp:
                 # More /api routes, given the same token check (the panel's directory API).
                 *(api_routes(self._refusal) if api_routes is not None else ()),
                 Mount("/panel", StaticFiles(directory=str(panel)), name="panel"),
-                *extra_routes,
             ]
         )
         #: The ASGI app to serve; its CORS allow-list can be replaced (:meth:`Cors.allow`).
