@@ -44,6 +44,7 @@ from cidbridge.lines.serial_line import Line
 from cidbridge.lines.udp_source import UdpSource
 from cidbridge.outputs import build as build_outputs
 from cidbridge.reload import ReloadPlan
+from cidbridge.server import lean
 from cidbridge.server.auth import session_token_name
 from cidbridge.server.broadcast import check_token
 from cidbridge.server.guards import allowed_hosts
@@ -232,7 +233,8 @@ class Daemon:
             uvicorn.Config(
                 self.web.app,
                 lifespan="off",
-                ws="websockets-sansio",
+                # uvicorn's websockets-sansio protocol, with smaller per-connection state.
+                ws=lean.websocket_protocol(),
                 ws_per_message_deflate=False,
                 log_config=None,
                 access_log=False,

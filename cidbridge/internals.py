@@ -1,6 +1,7 @@
 """Every private name of a library that cidbridge relies on, in one table, checked.
 
-The fast fan-out (:mod:`cidbridge.server.fanout`), the idle web server
+The fast fan-out (:mod:`cidbridge.server.fanout`), the smaller per-connection objects
+(:mod:`cidbridge.server.lean`), the idle web server
 (:mod:`cidbridge.daemon`), the client address used by the rate limits
 (:mod:`cidbridge.server.security`), the log filter (:mod:`cidbridge.cli.serve`), the
 connection caps
@@ -43,6 +44,7 @@ from typing import Any
 FANOUT = "fanout"
 CONNECTION_GUARD = "connection_guard"
 PRELOAD = "number_metadata_preload"
+LEAN = "lean_connections"
 
 
 class Changed(Exception):
@@ -422,6 +424,90 @@ def _uvicorn_httptools_protocol() -> None:
     source = inspect.getsource(HttpToolsProtocol)
     _expect("self.on_response_complete" in source, "on_response_complete is no longer the cycle's callback")
     _expect("def on_message_begin(self)" in source, "on_message_begin is no longer a parser callback")
+
+
+# -- the smaller per-connection objects (server/lean.py) -------------------------------------
+
+_LEAN = "cidbridge/server/lean.py"
+_BIGGER = "each connected client takes about 10 kB more memory (asyncio queues, handshake headers kept)"
+
+
+def _queue_methods(source: str, owner: str) -> set[str]:
+    """The names used on ``<owner>.queue`` in ``source``."""
+    import re
+
+    return set(re.findall(re.escape(owner) + r"\.queue\.(\w+)", source))
+
+
+def _lean_queue_api() -> set[str]:
+    from cidbridge.server.lean import LeanQueue
+
+    return {name for name in dir(LeanQueue) if not name.startswith("_")}
+
+
+@_internal(
+    "python-engineio",
+    "BaseSocket.queue made by server.create_queue(); the queue methods AsyncSocket uses",
+    _LEAN,
+    _BIGGER,
+    LEAN,
+)
+def _eio_create_queue() -> None:
+    from engineio import async_socket, base_socket
+
+    init = inspect.getsource(base_socket.BaseSocket.__init__)
+    made = "self.queue = self.server.create_queue()" in init
+    _expect(made, "the socket's queue is not made by create_queue()")
+    used = _queue_methods(inspect.getsource(async_socket), "self")
+    _expect(used, "AsyncSocket uses no self.queue method: the source changed shape")
+    missing = used - _lean_queue_api()
+    _expect(not missing, f"AsyncSocket uses queue methods LeanQueue lacks: {sorted(missing)}")
+
+
+@_internal(
+    "python-engineio",
+    "AsyncServer._async['translate_request'] and environ['wsgi.input'] of the ASGI driver",
+    _LEAN,
+    _BIGGER,
+    LEAN,
+)
+def _eio_translate_request() -> None:
+    from engineio.async_drivers.asgi import translate_request
+
+    entry = _eio_server()._async.get("translate_request")
+    _expect(entry is translate_request, "no 'translate_request' entry")
+    scope = {"type": "websocket", "path": "/", "query_string": b"", "headers": []}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    environ = _run(translate_request(scope, receive, None))
+    _expect("wsgi.input" in environ, "the environ has no 'wsgi.input'")
+
+
+@_internal(
+    "uvicorn",
+    "websockets-sansio protocol: .queue (an asyncio.Queue, its methods), .request/.response of the handshake",
+    _LEAN,
+    _BIGGER,
+    LEAN,
+)
+def _uvicorn_websocket_queue() -> None:
+    protocol_class = websocket_protocol_class()
+    source = inspect.getsource(protocol_class)
+    init = inspect.getsource(protocol_class.__init__)  # type: ignore[misc]
+    _expect("self.queue: asyncio.Queue" in init or "self.queue = asyncio.Queue()" in init, "no self.queue")
+    used = _queue_methods(source, "self")
+    missing = used - _lean_queue_api()
+    _expect(used and not missing, f"the protocol uses queue methods LeanQueue lacks: {sorted(missing)}")
+    # The handshake's request and response are read only while answering it.
+    outside = source
+    for method in ("handle_connect", "send"):
+        outside = outside.replace(inspect.getsource(getattr(protocol_class, method)), "")
+    for name in ("self.request", "self.response"):
+        _expect(name in source, f"no {name}")
+        _expect(name not in outside, f"{name} is read outside handle_connect() and send()")
+    _expect(callable(getattr(protocol_class, "send", None)), "no send()")
 
 
 # -- phonenumbers (numbers.py) ------------------------------------------------------------

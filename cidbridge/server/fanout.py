@@ -41,6 +41,7 @@ from engineio.async_drivers.asgi import WebSocket as EngineIOWebSocket
 from socketio import packet as sio_packet
 
 from cidbridge import internals
+from cidbridge.server import lean
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ class FanOut:
         self.stats = FanOutStats()
         #: False when a private name the direct path needs has changed (logged at start).
         self.direct = internals.usable(internals.FANOUT)
+        #: Whether each client's Engine.IO queue is a lean one (server/lean.py).
+        self.lean = lean.install(sio.eio)
         if self.direct:
             # Our WebSocket class for this server only (the driver's table is shared).
             eio = sio.eio
@@ -203,7 +206,9 @@ def _idle_websocket_transport(sock: Any) -> asyncio.Transport | None:
     if not sock.upgraded or sock.upgrading:
         return None
     queue = sock.queue
-    if queue.qsize() or not queue._getters:
+    if queue.qsize():
+        return None
+    if not (queue.waiting() if isinstance(queue, lean.LeanQueue) else queue._getters):
         return None
     protocol = getattr(sock, "cidbridge_protocol", None)  # set by TrackedWebSocket; absent on polling
     if protocol is None:
