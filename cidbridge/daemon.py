@@ -233,6 +233,7 @@ class Daemon:
             uvicorn.Config(
                 self.web.app,
                 lifespan="off",
+                interface="asgi3",  # the outermost layer returns an awaitable (server/guards.py)
                 # uvicorn's websockets-sansio protocol, with smaller per-connection state.
                 ws=lean.websocket_protocol(),
                 ws_per_message_deflate=False,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
@@ -55,6 +55,12 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
 )
 _ADMITTED = "cidbridge.host_admitted"
+# The layers that only pass a request on have a plain ``__call__`` returning the inner
+# app's awaitable instead of an ``async def`` awaiting it ("pass-through" below): a
+# WebSocket's whole connection is spent inside the app, and every ``await`` on the way
+# would keep a coroutine frame (about 250 bytes) per connected client for that long.
+# The outermost app is therefore not a coroutine function: the daemon tells uvicorn it
+# is ASGI 3 (``interface="asgi3"``) rather than letting it guess.
 
 
 def host_pattern(name: str) -> str:
@@ -92,17 +98,22 @@ class HostCheck:
         self._check = TrustedHostMiddleware(self._admit, allowed_hosts=self.hosts, www_redirect=False)
 
     async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Only marked here: the app runs from __call__, once the check's frames are gone
+        # (a WebSocket would keep them for as long as it is connected).
         scope[_ADMITTED] = True
-        await self.app(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         # Host names are case-insensitive; Starlette 1.7 (our floor) compares them as given.
-        scope["headers"] = [(k, v.lower()) if k == b"host" else (k, v) for k, v in scope["headers"]]
+        # (Copied only when needed: the scope's headers stay with a WebSocket while it lasts.)
+        if any(k == b"host" and v != v.lower() for k, v in scope["headers"]):
+            scope["headers"] = [(k, v.lower()) if k == b"host" else (k, v) for k, v in scope["headers"]]
         await self._check(scope, receive, send)
-        if not scope.get(_ADMITTED):
+        if scope.get(_ADMITTED):
+            await self.app(scope, receive, send)
+        else:
             host = (Headers(scope=scope).get("host") or "")[:100]
             if (repeats := self._refusals.check(host)) is not None:
                 more = f" ({repeats} more since the last report)" if repeats else ""
@@ -122,14 +133,14 @@ class NoJsonp:
         self.app = app
         self.path = path
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Pass-through: not a coroutine (see the top of this module).
         if scope["type"] == "http" and scope["path"].startswith(self.path):
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
             if "j" in query:
                 response = PlainTextResponse("JSONP polling is not supported", status_code=400)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                return response(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 class OriginLog:
@@ -148,10 +159,11 @@ class OriginLog:
         self.origins = origins
         self._reports = LogLimiter()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Pass-through: not a coroutine (see the top of this module).
         if scope["type"] in ("http", "websocket"):
             self._check(scope)
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)
 
     def _check(self, scope: Scope) -> None:
         conn = HTTPConnection(scope)
@@ -182,13 +194,15 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Pass-through: not a coroutine (see the top of this module).
         if scope["type"] != "http":
             # WebSockets carry no page.  Their ``send`` must stay uvicorn's own bound
             # method: the fan-out reaches the transport through it (server/fanout.py).
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
 
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))

@@ -126,3 +126,31 @@ def test_a_websocket_client_is_served_with_the_lean_objects(daemon):
         assert daemon.daemon.broadcaster.fanout.stats.direct >= 1
     finally:
         client.close()
+
+
+def _awaiting(coro: object) -> list[str]:
+    """The chain of coroutines ``coro`` is suspended in, as ``file:function``."""
+    chain = []
+    while coro is not None and hasattr(coro, "cr_code"):
+        chain.append(f"{coro.cr_code.co_filename}:{coro.cr_code.co_qualname}")
+        coro = coro.cr_await
+    return chain
+
+
+def test_a_connected_websocket_keeps_one_frame_of_the_http_guards(daemon):
+    """Each layer that only passes a request on returns the inner awaitable: none of their
+    frames (one per layer, ~250 bytes) stays for the connection's life; the Host check's does."""
+    client = RawSocketIO(daemon.url)
+    try:
+        client.connect({"token": TOKEN})
+        client.receive_until(lambda frame: frame.startswith("40"))
+
+        async def chains() -> list[list[str]]:
+            return [_awaiting(task.get_coro()) for task in asyncio.all_tasks()]
+
+        [chain] = [c for c in daemon.run(chains()) if any("run_asgi" in frame for frame in c)]
+        guards = [frame.rsplit(":", 1)[1] for frame in chain if "cidbridge/server/guards.py" in frame]
+        assert guards == ["HostCheck.__call__"], chain
+        assert not [frame for frame in chain if "trustedhost" in frame], chain
+    finally:
+        client.close()
