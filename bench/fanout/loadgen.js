@@ -4,7 +4,8 @@
 //   node loadgen.js URL N OPTIONS_JSON
 //
 // OPTIONS_JSON: {"token": "...", "trigger": "http://.../api/cti/incoming-call",
-//                "post_tokens": ["...", ...]}  (post_tokens: optional, default [token])
+//                "post_tokens": ["...", ...],  (optional, default [token])
+//                "event_shaped": true}  (optional: see eventShaped below)
 // Prints {"ready": true, ...} once all N are connected, then answers one JSON line per
 // command read from stdin:
 //   {"cmd": "trial", "k": K, "base": B, "timeout_ms": T}
@@ -71,8 +72,23 @@ function finish() {
 const postTokens = options.post_tokens || [options.token || ""];
 let posted = 0;
 
+// The seed server sends clients the posted body as it is; cidbridge sends its event
+// (id, time, formatted number, phonebook fields: about 350 bytes, not 60).  With
+// "event_shaped", the body posted carries the same fields, so both servers send
+// clients the same amount to parse (one Node process parses every client's copy).
+function eventShaped(number, event) {
+  return {
+    id: number, v: 1, type: event === "ringing" ? "call" : "update", call_id: `b${number}-f7bd76201950`,
+    line: `b${number}`, number: `${number}`, name: "BENCH", number_absence: null, name_absence: null,
+    ring_count: 0, outcome: null, duration_s: null, waiting: false, display: `${number}`,
+    e164: `+82${number}`, network_name: "BENCH", note: null, time: new Date().toISOString(),
+    node: "bench", event,
+  };
+}
+
 function post(number, event = "ringing") {
-  const body = JSON.stringify({ number, name: "BENCH", line: `b${number}`, event });
+  const fields = { number, name: "BENCH", line: `b${number}`, event };
+  const body = JSON.stringify(options.event_shaped ? eventShaped(number, event) : fields);
   let done;
   const answered = new Promise((resolve) => (done = resolve));
   const request = http.request(options.trigger, {

@@ -180,8 +180,14 @@ def node_server() -> Iterator[tuple[str, int]]:
 
 
 @contextmanager
-def loadgen(url: str, clients: int) -> Iterator[subprocess.Popen[str]]:
-    options = {"token": TOKEN, "trigger": f"{url}/api/cti/incoming-call", "post_tokens": POST_TOKENS}
+def loadgen(url: str, clients: int, *, event_shaped: bool = False) -> Iterator[subprocess.Popen[str]]:
+    """The load generator; ``event_shaped`` for the seed server (see loadgen.js)."""
+    options = {
+        "token": TOKEN,
+        "trigger": f"{url}/api/cti/incoming-call",
+        "post_tokens": POST_TOKENS,
+        "event_shaped": event_shaped,
+    }
     proc = subprocess.Popen(
         pinned(
             1,
@@ -224,7 +230,7 @@ def fanout_run(server: str, clients: int, args: argparse.Namespace, base: int) -
         with serve as (url, pid):
             time.sleep(0.5)  # let the server settle before the baseline
             before = rss_kib(pid)
-            with loadgen(url, clients) as gen:
+            with loadgen(url, clients, event_shaped=server == "node") as gen:
                 time.sleep(0.5)
                 after = rss_kib(pid)
                 singles, lost = [], 0
