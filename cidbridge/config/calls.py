@@ -98,12 +98,10 @@ def read_store(reader: Reader, raw: dict[str, Any]) -> StoreConfig:
 
 def read_calls(reader: Reader, raw: dict[str, Any]) -> CallsConfig:
     ring_gap = float(raw.get("ring_gap", 8.0))
-    if not 1.0 <= ring_gap <= 60.0:
-        reader.problem("calls.ring_gap", f"must be 1-60 seconds, not {ring_gap}")
+    if not reader.within("calls.ring_gap", ring_gap, 1, 60, "seconds"):
         ring_gap = 8.0
     ringless = float(raw.get("ringless_timeout", 45.0))
-    if not 5.0 <= ringless <= 600.0:
-        reader.problem("calls.ringless_timeout", f"must be 5-600 seconds, not {ringless}")
+    if not reader.within("calls.ringless_timeout", ringless, 5, 600, "seconds"):
         ringless = 45.0
     region = raw.get("region", "KR").upper()
     if not re.fullmatch(r"[A-Z]{2}", region) or region not in phonenumbers.SUPPORTED_REGIONS:
@@ -131,7 +129,6 @@ def read_panel(reader: Reader, raw: dict[str, Any]) -> PanelConfig:
             reader.problem("panel.open_url", str(exc))
             open_url = ""
     days = raw.get("missed_days", 7)
-    if not 1 <= days <= 366:
-        reader.problem("panel.missed_days", f"must be 1-366 days, not {days}")
+    if not reader.within("panel.missed_days", days, 1, 366, "days"):
         days = 7
     return PanelConfig(open_url, bool(raw.get("unknown_is_missed", False)), days)

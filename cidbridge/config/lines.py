@@ -114,8 +114,7 @@ def _line(reader: Reader, index: int, data: Any) -> LineConfig | None:
     if not all(isinstance(cmd, str) for cmd in init):
         reader.problem(f"{key}.init", 'must be a list of AT command strings, e.g. ["ATZ", "AT+VCID=1"]')
     timeout = float(raw.get("command_timeout", 3.0))
-    if not 0.1 <= timeout <= 60:
-        reader.problem(f"{key}.command_timeout", f"must be 0.1-60 seconds, not {timeout}")
+    reader.within(f"{key}.command_timeout", timeout, 0.1, 60, "seconds")
     extras = _line_extras(reader, key, raw)
     if len(reader.problems) > before:
         return None
@@ -171,8 +170,7 @@ def _blocking_keys(reader: Reader, key: str, raw: dict[str, Any]) -> dict[str, A
         reader.problem(f"{key}.hangup", 'must be a list of AT commands, e.g. ["ATH1", "ATH0"]')
         hangup = list(DEFAULT_HANGUP)
     delay = float(raw.get("hangup_delay", 1.0))
-    if not 0 <= delay <= 10:
-        reader.problem(f"{key}.hangup_delay", f"must be 0-10 seconds, not {delay}")
+    reader.within(f"{key}.hangup_delay", delay, 0, 10, "seconds")
     return {"block_action": action, "hangup": tuple(hangup), "hangup_delay": delay}
 
 

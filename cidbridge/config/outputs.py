@@ -132,8 +132,7 @@ def read_mqtt(reader: Reader, data: Any) -> MqttConfig:
     tls = raw.get("tls", False)
     ca_file = pem_file(reader, raw, "mqtt.ca_file")
     port = raw.get("port", 8883 if tls else 1883)
-    if not 1 <= port <= 65535:
-        reader.problem("mqtt.port", f"must be 1-65535, not {port}")
+    reader.within("mqtt.port", port, 1, 65535)
     if raw.get("password") and not raw.get("username"):
         reader.problem("mqtt.password", "needs a username too")
     if ca_file is not None and not tls:
@@ -153,11 +152,9 @@ def read_mqtt(reader: Reader, data: Any) -> MqttConfig:
     if qos not in (0, 1, 2):
         reader.problem("mqtt.qos", f"must be 0, 1 or 2, not {qos}")
     keepalive = raw.get("keepalive", 60)
-    if not 5 <= keepalive <= 3600:
-        reader.problem("mqtt.keepalive", f"must be 5-3600 seconds, not {keepalive}")
+    reader.within("mqtt.keepalive", keepalive, 5, 3600, "seconds")
     queue = raw.get("queue", 1000)
-    if not 1 <= queue <= 1_000_000:
-        reader.problem("mqtt.queue", f"must be 1-1000000 events, not {queue}")
+    reader.within("mqtt.queue", queue, 1, 1_000_000, "events")
     return MqttConfig(
         host=host,
         port=port,
@@ -234,15 +231,13 @@ def _webhook(reader: Reader, index: int, data: Any) -> WebhookConfig | None:
             reader.problem(f"{key}.headers", f"{header!r} must be a header name with a one-line string value")
         elif header.lower() in _RESERVED_HEADERS or header.lower().startswith("x-cidbridge-"):
             reader.problem(f"{key}.headers", f"{header!r} is set by cidbridge itself")
-    timeout = float(raw.get("timeout", 10.0))
-    if not 1 <= timeout <= 120:
-        reader.problem(f"{key}.timeout", f"must be 1-120 seconds, not {timeout:g}")
-    max_backoff = float(raw.get("max_backoff", 300.0))
-    if not 1 <= max_backoff <= 86_400:
-        reader.problem(f"{key}.max_backoff", f"must be 1-86400 seconds, not {max_backoff:g}")
+    # Checked as written (``150``, not ``150.0``, in the message), then made floats.
+    timeout = raw.get("timeout", 10.0)
+    reader.within(f"{key}.timeout", timeout, 1, 120, "seconds")
+    max_backoff = raw.get("max_backoff", 300.0)
+    reader.within(f"{key}.max_backoff", max_backoff, 1, 86_400, "seconds")
     max_backlog = raw.get("max_backlog", 10_000)
-    if not 1 <= max_backlog <= 10_000_000:
-        reader.problem(f"{key}.max_backlog", f"must be 1-10000000 events, not {max_backlog}")
+    reader.within(f"{key}.max_backlog", max_backlog, 1, 10_000_000, "events")
     ca_file = pem_file(reader, raw, f"{key}.ca_file")
     if len(reader.problems) > before:
         return None
@@ -252,8 +247,8 @@ def _webhook(reader: Reader, index: int, data: Any) -> WebhookConfig | None:
         secret=secret,
         events=tuple(events or ()),
         headers=dict(headers),
-        timeout=timeout,
-        max_backoff=max_backoff,
+        timeout=float(timeout),
+        max_backoff=float(max_backoff),
         max_backlog=max_backlog,
         relayed=raw.get("relayed", False),
         ca_file=ca_file,

@@ -67,6 +67,13 @@ class Reader:
     def problem(self, key: str, message: str) -> None:
         self.problems.append(self.error(key, message))
 
+    def within(self, key: str, value: float, low: float, high: float, unit: str = "") -> bool:
+        """Whether ``low <= value <= high``; if not, records ``must be low-high unit, not value``."""
+        if low <= value <= high:
+            return True
+        self.problem(key, f"must be {low}-{high}{f' {unit}' if unit else ''}, not {value}")
+        return False
+
     def section(self, read: Callable[[], T], default: Callable[[], T]) -> T:
         """``read()``; if it raises :class:`ConfigError`, record it and return ``default()``."""
         try:

@@ -122,11 +122,9 @@ def read_ncid(reader: Reader, raw: dict[str, Any]) -> NcidConfig:
             'passwords; list the NCID clients\' addresses, e.g. ["192.168.1.20"], or host = "127.0.0.1"',
         )
     call_log = raw.get("call_log", 50)
-    if not 0 <= call_log <= 10_000:
-        reader.problem("ncid.call_log", f"must be 0-10000 calls, not {call_log}")
+    reader.within("ncid.call_log", call_log, 0, 10_000, "calls")
     max_clients = raw.get("max_clients", 50)
-    if not 1 <= max_clients <= 1000:
-        reader.problem("ncid.max_clients", f"must be 1-1000, not {max_clients}")
+    reader.within("ncid.max_clients", max_clients, 1, 1000)
     return NcidConfig(
         raw.get("enabled", False),
         host,

@@ -125,8 +125,7 @@ def read_server(reader: Reader, raw: dict[str, Any]) -> ServerConfig:
     if server.connect_burst < 1 or server.connect_rate <= 0:
         reader.problem("server.connect_burst", "connect_burst must be 1 or more and connect_rate above 0")
     for key in ("max_connections", "max_connections_per_address"):
-        if not 1 <= getattr(server, key) <= 1_000_000:
-            reader.problem(f"server.{key}", f"must be 1-1000000, not {getattr(server, key)}")
+        reader.within(f"server.{key}", getattr(server, key), 1, 1_000_000)
     if ("tls_cert" in raw) != ("tls_key" in raw):
         reader.problem("server.tls_cert", "tls_cert and tls_key go together: set both, or neither")
     if not server.loopback and not tokens and not _has_problem(reader, "server.token"):

@@ -13,23 +13,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.calls.helpers import RING_GAP, call, free_port, log_events, wait_for_end
-from tests.calls.panel_support import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
-
-# Records desktop notifications instead of showing them (headless has no desktop).
-FAKE_NOTIFICATION = """
-window.__notifications = [];
-window.Notification = class {
-  static permission = "granted";
-  static requestPermission() { return Promise.resolve("granted"); }
-  constructor(title, options) { window.__notifications.push({ title, ...options }); }
-  close() {}
-};
-"""
+from tests.calls.panel_support import CHROMIUM, CHROMIUM_ARGS, PAGE_SCRIPT, WAIT_MS
 
 
 def open_panel(browser, url: str, locale: str = "en-US"):
     context = browser.new_context(locale=locale)
-    context.add_init_script(FAKE_NOTIFICATION)
+    context.add_init_script(PAGE_SCRIPT)
     page = context.new_page()
     page.goto(url)
     page.wait_for_selector('#conn[data-state="up"]', timeout=WAIT_MS)
@@ -110,7 +99,7 @@ def test_the_panel_signs_in_once_and_keeps_the_token_out_of_every_url(modem, sta
         calls={"ring_gap": RING_GAP},
     )
     context = browser.new_context()
-    context.add_init_script(FAKE_NOTIFICATION)
+    context.add_init_script(PAGE_SCRIPT)
     page = context.new_page()
     requests: list[str] = []
     blocked: list[str] = []
