@@ -195,5 +195,7 @@ class Receiver:
         """Every request recorded so far: {"headers": {...}, "body": "..."}, in arrival order."""
         if not self.record.exists():
             return []
-        lines = self.record.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        text = self.record.read_text(encoding="utf-8")
+        # The receiver may be writing a record right now: read only the complete lines.
+        complete = text[: text.rfind("\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
