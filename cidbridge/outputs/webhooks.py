@@ -222,6 +222,12 @@ class WebhookOutput(Output):
             raise DeliveryError(f"{self.where}: no answer within {self.config.timeout:g} s") from None
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{self.where}: {_why(exc)}") from None
+        except Exception as exc:
+            # Something under httpx not mapped to its errors (a receiver dying mid-request
+            # can surface that way on some versions): one failed attempt, retried like
+            # any other, never the end of this webhook's sender.
+            log.debug("webhook %s: request failed", self.config.name, exc_info=True)
+            raise DeliveryError(f"{self.where}: {type(exc).__name__}: {exc}") from None
         finally:
             client.cookies.clear()  # a receiver's cookies are not sent back
         if response.is_redirect:
